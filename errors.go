@@ -1,0 +1,137 @@
+package messaging
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Sentinel errors, for errors.Is. An *APIError, *AckError or
+// *ValidationError matches the sentinel that describes it.
+var (
+	// ErrInvalidArgument: the SDK refused the input before any I/O, or the
+	// service answered 400.
+	ErrInvalidArgument = errors.New("messaging: invalid argument")
+	// ErrUnauthorized: no valid credential (401, or a refused socket CONNECT).
+	ErrUnauthorized = errors.New("messaging: unauthorized")
+	// ErrForbidden: the caller may not do this (403 or a refused ack). The
+	// service also answers 403 for an unknown conversation id, because it
+	// checks membership first.
+	ErrForbidden = errors.New("messaging: forbidden")
+	// ErrNotParticipant: the caller is not a participant of the conversation.
+	// Errors matching it also match ErrForbidden.
+	ErrNotParticipant = errors.New("messaging: not a participant")
+	// ErrNotFound: the service answered 404, or an ack said "not found".
+	ErrNotFound = errors.New("messaging: not found")
+	// ErrRateLimited: the service answered 429.
+	ErrRateLimited = errors.New("messaging: rate limited")
+	// ErrClosed: the socket or client was closed.
+	ErrClosed = errors.New("messaging: closed")
+	// ErrSlowConsumer: the socket's handler queue overflowed. Messages it
+	// could not queue are recovered from history; other events are dropped.
+	ErrSlowConsumer = errors.New("messaging: slow consumer, events dropped")
+	// ErrDeliveryUnknown: a send went out but its acknowledgement was lost
+	// (the connection dropped, then the caller's context ended). The message
+	// may or may not be stored; resending with the same id is safe.
+	ErrDeliveryUnknown = errors.New("messaging: delivery unknown")
+)
+
+// maxErrorBody caps how much of an error response body is read and kept.
+const maxErrorBody = 64 << 10
+
+// APIError is a REST call the service answered with a status other than 2xx.
+type APIError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Method and Path name the request (Path holds no query and no secrets).
+	Method string
+	Path   string
+	// Message is the service's text, from its "error" or "message" field, or
+	// the start of a non-JSON body.
+	Message string
+	// Body is the response body, capped at 64 KiB.
+	Body []byte
+	// RetryAfter is the wait the service asked for with Retry-After, if any.
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	status := fmt.Sprintf("%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Message == "" {
+		return fmt.Sprintf("messaging: %s %s: %s", e.Method, e.Path, status)
+	}
+	return fmt.Sprintf("messaging: %s %s: %s: %s", e.Method, e.Path, status, e.Message)
+}
+
+// Is maps the status to the package's sentinel errors.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrInvalidArgument:
+		return e.StatusCode == http.StatusBadRequest
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
+	case ErrNotParticipant:
+		return e.StatusCode == http.StatusForbidden && strings.HasPrefix(e.Message, "Not a participant")
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests
+	}
+	return false
+}
+
+// AckError is a socket call the service acknowledged with success:false.
+type AckError struct {
+	// Event is the event that was refused, e.g. "message:send".
+	Event string
+	// Message is the service's text, e.g. "Not a participant".
+	Message string
+}
+
+// Error implements error.
+func (e *AckError) Error() string {
+	return fmt.Sprintf("messaging: %s refused: %s", e.Event, e.Message)
+}
+
+// Is maps the service's texts to the package's sentinel errors.
+func (e *AckError) Is(target error) bool {
+	m := e.Message
+	switch target {
+	case ErrNotParticipant:
+		return strings.HasPrefix(m, "Not a participant")
+	case ErrForbidden:
+		return strings.HasPrefix(m, "Not a participant") || strings.HasPrefix(m, "Not authorized") ||
+			strings.Contains(m, "capability required")
+	case ErrNotFound:
+		return strings.HasSuffix(m, "not found")
+	case ErrUnauthorized:
+		return m == "Authentication required"
+	}
+	return false
+}
+
+// ValidationError is input the SDK refused before any I/O. It matches
+// ErrInvalidArgument.
+type ValidationError struct {
+	// Field names the offending field, e.g. "conversationID" or "params.RunID".
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+// Error implements error.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("messaging: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidArgument.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
