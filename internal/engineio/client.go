@@ -1,0 +1,237 @@
+package engineio
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// DefaultMaxIncoming is the default cap on one incoming message for a client
+// connection (DialOptions.MaxPayload).
+const DefaultMaxIncoming = 16 << 20
+
+// DialOptions configures Dial. The zero value is usable.
+type DialOptions struct {
+	// Path is the Engine.IO endpoint path. Empty means DefaultPath
+	// ("/socket.io/"). A trailing slash is added if missing, as the reference
+	// client does.
+	Path string
+	// Query holds extra query parameters (the server sees them in
+	// socket.handshake.query). EIO and transport are always set by Dial.
+	Query url.Values
+	// Header is sent with the WebSocket handshake request.
+	Header http.Header
+	// HTTPClient performs the handshake (custom dialer, proxy, TLS). Nil
+	// means a private clone of http.DefaultTransport.
+	HTTPClient *http.Client
+	// TLSConfig is used for wss:// when HTTPClient is nil, or when its
+	// Transport is an *http.Transport (which is then cloned).
+	TLSConfig *tls.Config
+	// MaxPayload caps one incoming message in bytes: a larger message ends
+	// the connection with reason "transport error". Zero means
+	// DefaultMaxIncoming; negative means no limit.
+	MaxPayload int64
+}
+
+// Conn is a client Engine.IO connection over WebSocket. Its methods are safe
+// for concurrent use, except Read, which must be called from one goroutine
+// at a time.
+//
+// The connection answers every server ping from its own reader goroutine and
+// never sends a ping of its own. If no ping arrives within
+// pingInterval+pingTimeout of the previous one (or of the handshake), it ends
+// with reason ReasonPingTimeout; the deadline is also checked, on the wall
+// clock, before every send, since timers can fire late after a suspend.
+type Conn struct {
+	c  *conn
+	hs Handshake
+}
+
+// BuildURL returns the WebSocket URL Dial connects to: the scheme and host of
+// rawURL (http becomes ws, https becomes wss), the endpoint path, and the
+// query string with EIO=4 and transport=websocket. The path of rawURL is
+// ignored (in Socket.IO it names the namespace).
+func BuildURL(rawURL string, opts DialOptions) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("engineio: bad URL: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("engineio: unsupported URL scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return "", errors.New("engineio: URL has no host")
+	}
+	p := opts.Path
+	if p == "" {
+		p = DefaultPath
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	u.Path, u.RawPath = p, ""
+	q := u.Query()
+	for k, vs := range opts.Query {
+		q[k] = append([]string(nil), vs...)
+	}
+	q.Set("EIO", "4")
+	q.Set("transport", "websocket")
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String(), nil
+}
+
+func httpClientFor(opts DialOptions) (client *http.Client, cleanup func()) {
+	if opts.HTTPClient != nil {
+		tr, ok := opts.HTTPClient.Transport.(*http.Transport)
+		if opts.TLSConfig == nil || !ok {
+			return opts.HTTPClient, func() {}
+		}
+		tr = tr.Clone()
+		tr.TLSClientConfig = opts.TLSConfig.Clone()
+		hc := *opts.HTTPClient
+		hc.Transport = tr
+		return &hc, tr.CloseIdleConnections
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.TLSConfig != nil {
+		tr.TLSClientConfig = opts.TLSConfig.Clone()
+	}
+	return &http.Client{Transport: tr}, tr.CloseIdleConnections
+}
+
+// HandshakeError reports a WebSocket handshake refused with an HTTP status
+// (for example 403 from a proxy or 400 from the Engine.IO server).
+type HandshakeError struct {
+	// StatusCode is the HTTP status of the refusal.
+	StatusCode int
+	// Err is the underlying error.
+	Err error
+}
+
+// Error implements error.
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("engineio: handshake refused with HTTP %d: %v", e.StatusCode, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// Dial opens a WebSocket-only Engine.IO session and reads the open packet.
+// ctx bounds the dial and the open packet only, not the connection's life.
+func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
+	wsURL, err := BuildURL(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	hc, cleanup := httpClientFor(opts)
+	defer cleanup()
+	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
+		HTTPClient: hc,
+		HTTPHeader: opts.Header,
+	})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("engineio: dial %s: %w", wsURL, ctxErr)
+		}
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, &HandshakeError{StatusCode: resp.StatusCode, Err: err}
+		}
+		return nil, fmt.Errorf("engineio: dial: %w", err)
+	}
+	limit := opts.MaxPayload
+	if limit == 0 {
+		limit = DefaultMaxIncoming
+	}
+	if limit < 0 {
+		limit = -1
+	}
+	// The open packet is read under a fixed limit of its own.
+	ws.SetReadLimit(64 << 10)
+	typ, frame, err := ws.Read(ctx)
+	if err != nil {
+		_ = ws.CloseNow()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("engineio: waiting for the open packet: %w", ctxErr)
+		}
+		return nil, fmt.Errorf("engineio: waiting for the open packet: %w", err)
+	}
+	if typ != websocket.MessageText {
+		_ = ws.CloseNow()
+		return nil, errors.New("engineio: expected an open packet, got a binary frame")
+	}
+	hs, err := ParseOpen(frame)
+	if err != nil {
+		_ = ws.CloseNow()
+		return nil, err
+	}
+	ws.SetReadLimit(limit)
+
+	c := newConn(ws, roleClient)
+	c.pingInterval, c.pingTimeout = hs.PingInterval, hs.PingTimeout
+	c.peerMaxPayload = hs.MaxPayload
+	c.lastPing = time.Now().Round(0)
+	c.pingTimer = time.AfterFunc(hs.PingInterval+hs.PingTimeout, func() {
+		c.terminate(ReasonPingTimeout, nil, false)
+	})
+	c.start(false)
+	return &Conn{c: c, hs: hs}, nil
+}
+
+// Handshake returns the content of the server's open packet.
+func (c *Conn) Handshake() Handshake { return c.hs }
+
+// Read returns the next incoming message, in arrival order. Messages that
+// arrived before the connection ended are still returned; after them Read
+// returns the *CloseError (matching ErrClosed). If ctx ends first, Read
+// returns ctx.Err() and the connection is unaffected. Read must not be called
+// concurrently with itself.
+func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx) }
+
+// Send writes msgs back to back (no other message of this connection in
+// between) and returns once they were handed to the network. If ctx ends
+// while they are still queued they are not written and ctx.Err() is
+// returned; the connection is unaffected. An error matching ErrNotSent means
+// none were written because the connection ended. A message larger than the
+// server's maxPayload is refused with ErrPayloadTooLarge.
+func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, msgs) }
+
+// Queue is Send without waiting: it appends msgs to the write queue and
+// returns at once. It fails only if the connection has ended (ErrNotSent) or
+// a message is too large.
+func (c *Conn) Queue(msgs ...Message) error { return c.c.queue(msgs) }
+
+// Close ends the connection with reason ReasonForcedClose: queued messages
+// are flushed, the WebSocket close handshake is performed, each step bounded
+// to about a second, and Close returns after the connection's goroutines
+// have exited. It is idempotent and always returns nil.
+func (c *Conn) Close() error {
+	c.c.closeGracefully()
+	return nil
+}
+
+// Done is closed once the connection has ended and its goroutines have
+// exited.
+func (c *Conn) Done() <-chan struct{} { return c.c.done }
+
+// Err returns nil while the connection is open, then its *CloseError.
+func (c *Conn) Err() error { return c.c.err() }
+
+// Reason returns the close reason (one of the Reason* constants), or "" while
+// the connection is open.
+func (c *Conn) Reason() string { return c.c.reason() }

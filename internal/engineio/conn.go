@@ -1,0 +1,585 @@
+package engineio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// closeGrace bounds each step of a graceful close: draining the write queue,
+// and waiting for the peer's WebSocket close frame.
+const closeGrace = time.Second
+
+// fifo is a slice-backed queue that reuses its storage.
+type fifo[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
+
+func (q *fifo[T]) len() int { return len(q.items) - q.head }
+
+func (q *fifo[T]) pop() (T, bool) {
+	var zero T
+	if q.head >= len(q.items) {
+		return zero, false
+	}
+	v := q.items[q.head]
+	q.items[q.head] = zero
+	q.head++
+	if q.head == len(q.items) {
+		if cap(q.items) > 1024 {
+			q.items = nil // let a burst's storage go
+		} else {
+			q.items = q.items[:0]
+		}
+		q.head = 0
+	}
+	return v, true
+}
+
+// writeItem is a group of messages written back to back, with nothing of
+// this connection in between (a Socket.IO binary packet and its
+// attachments).
+type writeItem struct {
+	msgs  []Message
+	state atomic.Int32 // itemQueued → itemTaken (by the writer) or itemCancelled
+	done  chan error   // nil for fire-and-forget; else buffered(1)
+}
+
+const (
+	itemQueued int32 = iota
+	itemTaken
+	itemCancelled
+)
+
+func (it *writeItem) finish(err error) {
+	if it.done != nil {
+		it.done <- err
+	}
+}
+
+type role int
+
+const (
+	roleClient role = iota
+	roleServer
+)
+
+// conn is the machinery shared by both sides: reader and writer goroutines,
+// the read and write queues, termination.
+type conn struct {
+	ws   *websocket.Conn
+	role role
+
+	// wctx bounds writes; cancelled on abrupt termination and after a
+	// graceful close. rctx bounds reads; cancelling it aborts a blocked read.
+	wctx, rctx       context.Context
+	wcancel, rcancel context.CancelFunc
+
+	writeTimeout   time.Duration // per write; 0 = none
+	peerMaxPayload int64         // 0 = unknown/unlimited
+	wqLimit        int           // 0 = unlimited
+
+	mu           sync.Mutex
+	ended        bool
+	closeErr     *CloseError
+	drain        bool // writer drains its queue before exiting
+	rq           fifo[Message]
+	readerExited bool
+	wq           fifo[*writeItem]
+	pongDue      bool      // client: a pong must be written
+	lastPing     time.Time // client: wall clock of the last ping (or open)
+
+	stopping   chan struct{} // closed when termination is decided
+	writerDone chan struct{}
+	done       chan struct{} // closed after reader and writer exited
+	live       atomic.Int32
+	onEnd      func() // called once before done is closed
+	rnotify    chan struct{}
+	wnotify    chan struct{}
+
+	// heartbeat
+	pingInterval, pingTimeout time.Duration
+	pingTimer                 *time.Timer   // client dead-link timer
+	pongRecv                  chan struct{} // server: reader saw a pong
+	hbChange                  chan struct{} // server: pause state changed
+	paused                    atomic.Bool   // server: heartbeat paused
+}
+
+func newConn(ws *websocket.Conn, r role) *conn {
+	c := &conn{
+		ws:         ws,
+		role:       r,
+		stopping:   make(chan struct{}),
+		writerDone: make(chan struct{}),
+		done:       make(chan struct{}),
+		rnotify:    make(chan struct{}, 1),
+		wnotify:    make(chan struct{}, 1),
+		pongRecv:   make(chan struct{}, 1),
+		hbChange:   make(chan struct{}, 1),
+	}
+	c.wctx, c.wcancel = context.WithCancel(context.Background())
+	c.rctx, c.rcancel = context.WithCancel(context.Background())
+	return c
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// start launches the writer goroutine, and the reader goroutine unless
+// inlineReader is set (the caller then runs readLoop itself).
+func (c *conn) start(inlineReader bool) {
+	c.live.Store(2)
+	go c.writeLoop()
+	if !inlineReader {
+		go c.readLoop()
+	}
+}
+
+func (c *conn) exited() {
+	if c.live.Add(-1) == 0 {
+		c.wcancel()
+		c.rcancel()
+		if c.onEnd != nil {
+			c.onEnd()
+		}
+		close(c.done)
+	}
+}
+
+// terminate decides the end of the connection. The first call wins and
+// returns true. A graceful termination lets the writer drain its queue; an
+// abrupt one closes the network connection at once.
+func (c *conn) terminate(reason string, cause error, graceful bool) bool {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return false
+	}
+	c.ended = true
+	c.closeErr = &CloseError{Reason: reason, Err: cause}
+	c.drain = graceful
+	c.mu.Unlock()
+	close(c.stopping)
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if !graceful {
+		c.wcancel()
+		c.rcancel()
+		_ = c.ws.CloseNow()
+	}
+	return true
+}
+
+// closeGracefully ends the connection with reason forced close: it flushes
+// the write queue, performs the WebSocket close handshake (each step bounded
+// by closeGrace) and waits for both goroutines.
+func (c *conn) closeGracefully() {
+	if !c.terminate(ReasonForcedClose, nil, true) {
+		<-c.done
+		return
+	}
+	t := time.NewTimer(closeGrace)
+	select {
+	case <-c.writerDone:
+	case <-t.C:
+		c.wcancel() // abort a write stuck on a dead peer
+		<-c.writerDone
+	}
+	t.Stop()
+	// If the peer does not answer the close frame in time, aborting the
+	// pending read makes the library drop the network connection, which
+	// also ends Close's wait for the peer.
+	watchdog := time.AfterFunc(closeGrace, c.rcancel)
+	_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	watchdog.Stop()
+	c.rcancel()
+	<-c.done
+}
+
+// drop ends the connection abruptly (no close handshake) and waits for the
+// goroutines.
+func (c *conn) drop(reason string) {
+	c.terminate(reason, nil, false)
+	<-c.done
+}
+
+func (c *conn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr == nil {
+		return nil
+	}
+	return c.closeErr
+}
+
+func (c *conn) reason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr == nil {
+		return ""
+	}
+	return c.closeErr.Reason
+}
+
+func (c *conn) notSent() error {
+	return fmt.Errorf("%w: %w", ErrNotSent, c.closeErr)
+}
+
+// read returns the next message in arrival order. After the connection ended
+// and every queued message was returned, it returns the *CloseError. It must
+// not be called concurrently with itself.
+func (c *conn) read(ctx context.Context) (Message, error) {
+	for {
+		c.mu.Lock()
+		if m, ok := c.rq.pop(); ok {
+			c.mu.Unlock()
+			return m, nil
+		}
+		if c.readerExited {
+			err := c.closeErr
+			c.mu.Unlock()
+			return Message{}, err
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.rnotify:
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
+	}
+}
+
+func (c *conn) checkSize(msgs []Message) error {
+	if c.peerMaxPayload <= 0 {
+		return nil
+	}
+	for _, m := range msgs {
+		if m.wireSize() > c.peerMaxPayload {
+			return fmt.Errorf("%w (%d > %d bytes)", ErrPayloadTooLarge, m.wireSize(), c.peerMaxPayload)
+		}
+	}
+	return nil
+}
+
+// enqueue appends an item to the write queue.
+func (c *conn) enqueue(it *writeItem) error {
+	if len(it.msgs) == 0 {
+		return nil
+	}
+	if err := c.checkSize(it.msgs); err != nil {
+		return err
+	}
+	if c.role == roleClient && c.pingExpired() {
+		c.terminate(ReasonPingTimeout, nil, false)
+	}
+	c.mu.Lock()
+	if c.ended {
+		err := c.notSent()
+		c.mu.Unlock()
+		return err
+	}
+	if c.wqLimit > 0 && c.wq.len() >= c.wqLimit {
+		c.mu.Unlock()
+		c.terminate(ReasonTransportError, ErrWriteQueueFull, false)
+		return fmt.Errorf("%w: %w", ErrNotSent, ErrWriteQueueFull)
+	}
+	c.wq.push(it)
+	c.mu.Unlock()
+	notify(c.wnotify)
+	return nil
+}
+
+// send enqueues msgs and waits until they were written, the connection ended
+// or ctx ended. If ctx ends before the writer took the messages they are not
+// written at all.
+func (c *conn) send(ctx context.Context, msgs []Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	it := &writeItem{msgs: msgs, done: make(chan error, 1)}
+	if err := c.enqueue(it); err != nil {
+		return err
+	}
+	select {
+	case err := <-it.done:
+		return err
+	case <-ctx.Done():
+		if it.state.CompareAndSwap(itemQueued, itemCancelled) {
+			return ctx.Err()
+		}
+		// Being written: the outcome comes soon (writes are bounded).
+		select {
+		case err := <-it.done:
+			if err == nil {
+				return nil
+			}
+			return ctx.Err()
+		case <-c.done:
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *conn) queue(msgs []Message) error {
+	return c.enqueue(&writeItem{msgs: msgs})
+}
+
+// pingExpired reports, from the wall clock, whether the client's heartbeat
+// deadline has passed; a timer can fire late after a suspend.
+func (c *conn) pingExpired() bool {
+	c.mu.Lock()
+	last := c.lastPing
+	c.mu.Unlock()
+	if last.IsZero() {
+		return false
+	}
+	return time.Now().Round(0).After(last.Add(c.pingInterval + c.pingTimeout))
+}
+
+func (c *conn) writeMsg(m Message) error {
+	ctx := c.wctx
+	if c.writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.writeTimeout)
+		defer cancel()
+	}
+	if m.Binary {
+		return c.ws.Write(ctx, websocket.MessageBinary, m.Data)
+	}
+	buf := make([]byte, 0, len(m.Data)+1)
+	buf = append(buf, packetMessage)
+	buf = append(buf, m.Data...)
+	return c.ws.Write(ctx, websocket.MessageText, buf)
+}
+
+func (c *conn) writeControl(b byte) error {
+	ctx := c.wctx
+	if c.writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.writeTimeout)
+		defer cancel()
+	}
+	return c.ws.Write(ctx, websocket.MessageText, []byte{b})
+}
+
+// failQueue completes every queued item with ErrNotSent. Called by the
+// writer on exit.
+func (c *conn) failQueue() {
+	c.mu.Lock()
+	var items []*writeItem
+	for {
+		it, ok := c.wq.pop()
+		if !ok {
+			break
+		}
+		items = append(items, it)
+	}
+	err := c.notSent()
+	c.mu.Unlock()
+	for _, it := range items {
+		if it.state.CompareAndSwap(itemQueued, itemTaken) {
+			it.finish(err)
+		}
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer c.exited()
+	defer close(c.writerDone)
+	defer c.failQueue()
+
+	// Server heartbeat timers; nil channels never fire.
+	var pingC, pongC <-chan time.Time
+	var pingT, pongT *time.Timer
+	if c.role == roleServer {
+		pingT = time.NewTimer(c.pingInterval)
+		defer pingT.Stop()
+		pingC = pingT.C
+		if c.paused.Load() {
+			pingT.Stop()
+		}
+	}
+	stopPong := func() {
+		if pongT != nil {
+			pongT.Stop()
+			pongT, pongC = nil, nil
+		}
+	}
+	defer stopPong()
+
+	for {
+		c.mu.Lock()
+		if c.ended && !c.drain {
+			c.mu.Unlock()
+			return
+		}
+		if c.pongDue && !c.ended {
+			c.pongDue = false
+			c.mu.Unlock()
+			if err := c.writeControl(packetPong); err != nil {
+				c.terminate(ReasonTransportError, err, false)
+				return
+			}
+			continue
+		}
+		if it, ok := c.wq.pop(); ok {
+			c.mu.Unlock()
+			if !it.state.CompareAndSwap(itemQueued, itemTaken) {
+				continue // cancelled by its sender
+			}
+			var err error
+			for _, m := range it.msgs {
+				if err = c.writeMsg(m); err != nil {
+					break
+				}
+			}
+			it.finish(err)
+			if err != nil {
+				c.terminate(ReasonTransportError, err, false)
+				return
+			}
+			continue
+		}
+		if c.ended { // draining and nothing left
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+
+		select {
+		case <-c.wnotify:
+		case <-c.stopping:
+		case <-pingC:
+			if c.paused.Load() {
+				continue
+			}
+			if err := c.writeControl(packetPing); err != nil {
+				c.terminate(ReasonTransportError, err, false)
+				return
+			}
+			stopPong()
+			pongT = time.NewTimer(c.pingTimeout)
+			pongC = pongT.C
+		case <-pongC:
+			pongT, pongC = nil, nil
+			if !c.paused.Load() {
+				c.terminate(ReasonPingTimeout, nil, false)
+				return
+			}
+		case <-c.pongRecv:
+			if pongC != nil {
+				stopPong()
+				pingT.Reset(c.pingInterval)
+			}
+		case <-c.hbChange:
+			if c.paused.Load() {
+				stopPong()
+				pingT.Stop()
+			} else {
+				stopPong()
+				pingT.Reset(c.pingInterval)
+			}
+		}
+	}
+}
+
+// classify maps a read error to a close reason.
+func classify(err error) string {
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		return ReasonTransportClose
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return ReasonTransportClose
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return ReasonTransportClose
+	}
+	return ReasonTransportError
+}
+
+func (c *conn) pushRead(m Message) {
+	c.mu.Lock()
+	c.rq.push(m)
+	c.mu.Unlock()
+	notify(c.rnotify)
+}
+
+func (c *conn) readLoop() {
+	defer c.exited()
+	defer func() {
+		c.mu.Lock()
+		c.readerExited = true
+		c.mu.Unlock()
+		notify(c.rnotify)
+	}()
+	for {
+		typ, data, err := c.ws.Read(c.rctx)
+		if err != nil {
+			c.terminate(classify(err), err, false)
+			return
+		}
+		if typ == websocket.MessageBinary {
+			c.pushRead(Message{Binary: true, Data: data})
+			continue
+		}
+		if len(data) == 0 {
+			c.terminate(ReasonTransportError, errors.New("engineio: empty packet"), false)
+			return
+		}
+		switch data[0] {
+		case packetMessage:
+			c.pushRead(Message{Data: data[1:]})
+		case packetPing:
+			if c.role == roleServer {
+				c.terminate(ReasonTransportError, errors.New("engineio: invalid heartbeat direction"), false)
+				return
+			}
+			c.onPing()
+		case packetPong:
+			if c.role == roleServer {
+				notify(c.pongRecv)
+			}
+		case packetClose:
+			c.terminate(ReasonTransportClose, nil, false)
+			return
+		case packetNoop, packetUpgrade, packetOpen:
+			// Not used by a WebSocket-only session; harmless.
+		default:
+			c.terminate(ReasonTransportError, fmt.Errorf("engineio: invalid packet %q", truncate(data)), false)
+			return
+		}
+	}
+}
+
+// onPing (client) re-arms the dead-link timer and asks the writer for a pong.
+func (c *conn) onPing() {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.lastPing = time.Now().Round(0)
+	c.pongDue = true
+	c.mu.Unlock()
+	c.pingTimer.Reset(c.pingInterval + c.pingTimeout)
+	notify(c.wnotify)
+}

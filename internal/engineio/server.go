@@ -1,0 +1,327 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Server defaults beyond the reference ones.
+const (
+	// DefaultWriteQueueLimit is the default number of queued outgoing
+	// message groups after which a server connection is dropped.
+	DefaultWriteQueueLimit = 4096
+	// DefaultWriteTimeout is the default bound on one server write.
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// ServerOptions configures a Server. The zero value is usable.
+type ServerOptions struct {
+	// PingInterval is how often a ping is sent. Zero means
+	// DefaultPingInterval.
+	PingInterval time.Duration
+	// PingTimeout is how long to wait for the pong. Zero means
+	// DefaultPingTimeout.
+	PingTimeout time.Duration
+	// MaxPayload caps one incoming message (bytes); it is also announced to
+	// clients in the open packet. Zero means DefaultMaxPayload.
+	MaxPayload int64
+	// Path is the endpoint path; other paths get 404. Empty means
+	// DefaultPath. "/socket.io" and "/socket.io/" are both accepted.
+	Path string
+	// WriteQueueLimit is how many outgoing message groups may wait for a slow
+	// peer before the connection is dropped. Zero means
+	// DefaultWriteQueueLimit.
+	WriteQueueLimit int
+	// WriteTimeout bounds one write; a peer that does not take the bytes in
+	// time is dropped. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// OriginPatterns and InsecureSkipVerify are passed to websocket.Accept
+	// (cross-origin browser clients). Requests without an Origin header are
+	// always accepted.
+	OriginPatterns     []string
+	InsecureSkipVerify bool
+	// OnConnection is called for every new connection, after the open packet
+	// was sent and before any message is read, from the HTTP handler
+	// goroutine. It must return quickly: start a goroutine that calls Read.
+	OnConnection func(*ServerConn)
+}
+
+// Server is the server side of Engine.IO over WebSocket, as an http.Handler.
+type Server struct {
+	opts ServerOptions
+	path string
+
+	mu     sync.Mutex
+	conns  map[*ServerConn]struct{}
+	paused bool
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewServer returns a Server. Mount it on the endpoint path (or at the root:
+// it checks the path itself).
+func NewServer(opts ServerOptions) *Server {
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = DefaultPingTimeout
+	}
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = DefaultMaxPayload
+	}
+	if opts.WriteQueueLimit <= 0 {
+		opts.WriteQueueLimit = DefaultWriteQueueLimit
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	p := opts.Path
+	if p == "" {
+		p = DefaultPath
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return &Server{opts: opts, path: strings.TrimSuffix(p, "/"), conns: make(map[*ServerConn]struct{})}
+}
+
+// Engine.IO error codes of the reference server.
+const (
+	errCodeTransportUnknown = 0
+	errCodeSessionUnknown   = 1
+	errCodeBadRequest       = 3
+	errCodeUnsupportedProto = 5
+)
+
+func writeError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg})
+}
+
+// newID returns a random URL-safe id of 20 characters.
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ServeHTTP accepts the WebSocket upgrade, sends the open packet, calls
+// OnConnection and then serves the connection until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.TrimSuffix(r.URL.Path, "/") != s.path {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		writeError(w, http.StatusBadRequest, errCodeUnsupportedProto, "Unsupported protocol version")
+		return
+	}
+	if q.Get("transport") != "websocket" {
+		writeError(w, http.StatusBadRequest, errCodeTransportUnknown, "Transport unknown")
+		return
+	}
+	if q.Get("sid") != "" {
+		writeError(w, http.StatusBadRequest, errCodeSessionUnknown, "Session ID unknown")
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		writeError(w, http.StatusBadRequest, errCodeBadRequest, "Bad request")
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:     s.opts.OriginPatterns,
+		InsecureSkipVerify: s.opts.InsecureSkipVerify,
+	})
+	if err != nil {
+		return // Accept wrote the response
+	}
+	ws.SetReadLimit(s.opts.MaxPayload)
+
+	sc := &ServerConn{id: newID(), req: r, c: newConn(ws, roleServer), srv: s}
+	c := sc.c
+	c.pingInterval, c.pingTimeout = s.opts.PingInterval, s.opts.PingTimeout
+	c.wqLimit = s.opts.WriteQueueLimit
+	c.writeTimeout = s.opts.WriteTimeout
+
+	hs, _ := json.Marshal(Handshake{
+		SID:          sc.id,
+		Upgrades:     []string{},
+		PingInterval: s.opts.PingInterval,
+		PingTimeout:  s.opts.PingTimeout,
+		MaxPayload:   s.opts.MaxPayload,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+	err = ws.Write(ctx, websocket.MessageText, append([]byte{packetOpen}, hs...))
+	cancel()
+	if err != nil {
+		_ = ws.CloseNow()
+		return
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ws.CloseNow()
+		return
+	}
+	c.paused.Store(s.paused)
+	s.conns[sc] = struct{}{}
+	s.mu.Unlock()
+	c.onEnd = func() {
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+	}
+
+	c.start(true)
+	if s.opts.OnConnection != nil {
+		s.opts.OnConnection(sc)
+	}
+	c.readLoop()
+	<-c.done
+}
+
+// Conns returns the live connections.
+func (s *Server) Conns() []*ServerConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*ServerConn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// DropAll ends every live connection abruptly: the TCP connection is closed
+// without a WebSocket close handshake, as a network failure would. Clients
+// see "transport close".
+func (s *Server) DropAll() {
+	for _, c := range s.Conns() {
+		c.Drop()
+	}
+}
+
+// PauseHeartbeats stops sending pings (and stops expecting pongs) on every
+// live connection and on connections accepted later, so that clients detect
+// a ping timeout. Messages still flow.
+func (s *Server) PauseHeartbeats() { s.setPaused(true) }
+
+// ResumeHeartbeats undoes PauseHeartbeats: pings start again one
+// PingInterval later.
+func (s *Server) ResumeHeartbeats() { s.setPaused(false) }
+
+func (s *Server) setPaused(p bool) {
+	s.mu.Lock()
+	s.paused = p
+	conns := make([]*ServerConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.setPaused(p)
+	}
+}
+
+// Close refuses new connections, closes every live connection (gracefully,
+// each bounded to about two seconds) and returns once every goroutine the
+// server started has exited. It is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*ServerConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.Close()
+		}()
+	}
+	wg.Wait()
+	s.wg.Wait()
+}
+
+// ServerConn is one client connection on a Server. Its methods are safe for
+// concurrent use, except Read, which must be called from one goroutine at a
+// time.
+type ServerConn struct {
+	id  string
+	req *http.Request
+	c   *conn
+	srv *Server
+}
+
+// ID returns the Engine.IO session id.
+func (sc *ServerConn) ID() string { return sc.id }
+
+// Request returns the handshake request (headers, query, remote address).
+// Its context and body must not be used.
+func (sc *ServerConn) Request() *http.Request { return sc.req }
+
+// Read returns the next incoming message in arrival order; see Conn.Read.
+func (sc *ServerConn) Read(ctx context.Context) (Message, error) { return sc.c.read(ctx) }
+
+// Send queues msgs to be written back to back and returns at once. If the
+// peer is so slow that WriteQueueLimit groups are already waiting, the
+// connection is dropped (reason "transport error", cause ErrWriteQueueFull).
+// After the connection ended it returns an error matching ErrNotSent.
+func (sc *ServerConn) Send(msgs ...Message) error { return sc.c.queue(msgs) }
+
+// Close flushes queued messages and closes the connection with a WebSocket
+// close handshake (reason "forced close"); it waits for the connection's
+// goroutines. Idempotent; always returns nil.
+func (sc *ServerConn) Close() error {
+	sc.c.closeGracefully()
+	return nil
+}
+
+// Drop closes the TCP connection at once, without a close handshake (a
+// simulated network failure), and waits for the connection's goroutines.
+func (sc *ServerConn) Drop() { sc.c.drop(ReasonForcedClose) }
+
+// PauseHeartbeat stops pings (and the pong deadline) on this connection.
+func (sc *ServerConn) PauseHeartbeat() { sc.setPaused(true) }
+
+// ResumeHeartbeat restarts pings on this connection one PingInterval later.
+func (sc *ServerConn) ResumeHeartbeat() { sc.setPaused(false) }
+
+func (sc *ServerConn) setPaused(p bool) {
+	if sc.c.paused.Swap(p) != p {
+		notify(sc.c.hbChange)
+	}
+}
+
+// Done is closed once the connection has ended and its goroutines exited.
+func (sc *ServerConn) Done() <-chan struct{} { return sc.c.done }
+
+// Err returns nil while the connection is open, then its *CloseError.
+func (sc *ServerConn) Err() error { return sc.c.err() }
+
+// Reason returns the close reason, or "" while open.
+func (sc *ServerConn) Reason() string { return sc.c.reason() }
