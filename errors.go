@@ -1,11 +1,16 @@
 package messaging
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel errors, for errors.Is. An *APIError, *AckError or
@@ -134,4 +139,83 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidArg
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// newAPIError reads at most maxErrorBody bytes of an error answer; the rest
+// is never read.
+func newAPIError(resp *http.Response, method, path string) *APIError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return &APIError{
+		StatusCode: resp.StatusCode,
+		Method:     method,
+		Path:       path,
+		Message:    errorText(body),
+		Body:       body,
+	}
+}
+
+// maxErrorText caps the text taken from a body that is not the service's
+// JSON error.
+const maxErrorText = 200
+
+// errorText finds the service's words in an error body: the "error" or
+// "message" field of a JSON object, else the text of the body (for an HTML
+// page, the text of its <pre> element if it has one, else all its text).
+func errorText(body []byte) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message json.RawMessage `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		for _, raw := range [...]json.RawMessage{v.Error, v.Message} {
+			if s := jsonText(raw); s != "" {
+				return s
+			}
+		}
+	}
+	s := strings.ToValidUTF8(string(body), "\uFFFD")
+	if strings.Contains(s, "<") {
+		s = htmlText(s)
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// jsonText is a JSON string, or the "message" string of a JSON object.
+func jsonText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &o) == nil {
+		return o.Message
+	}
+	return ""
+}
+
+var (
+	htmlPre  = regexp.MustCompile(`(?is)<pre[^>]*>(.*?)</pre>`)
+	htmlSkip = regexp.MustCompile(`(?is)<(script|style|head)[^>]*>.*?</(script|style|head)>`)
+	htmlTag  = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// htmlText is the readable text of an HTML page, such as Express's "Cannot
+// GET /path" 404 page.
+func htmlText(s string) string {
+	if m := htmlPre.FindStringSubmatch(s); m != nil {
+		s = m[1]
+	} else {
+		s = htmlSkip.ReplaceAllString(s, " ")
+	}
+	return html.UnescapeString(htmlTag.ReplaceAllString(s, " "))
 }
