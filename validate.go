@@ -1,6 +1,8 @@
 package messaging
 
 import (
+	"time"
+
 	"github.com/google/uuid"
 )
 
@@ -97,6 +99,22 @@ func (p *GetMessagesParams) validate() error {
 	}
 	if !p.Before.IsZero() && !p.After.IsZero() {
 		return invalid("params", "set Before or After, not both (the service ignores After when both are given)")
+	}
+	if err := wireTimeInRange("params.Before", p.Before); err != nil {
+		return err
+	}
+	return wireTimeInRange("params.After", p.After)
+}
+
+// wireTimeInRange refuses a time the service cannot parse (it answers those
+// with a 500): ISO 8601 as sent has four-digit years. The zero time means
+// unset and passes.
+func wireTimeInRange(field string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return invalid(field, "year %d is out of range (1 to 9999)", y)
 	}
 	return nil
 }
