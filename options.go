@@ -168,9 +168,142 @@ func WithUserAgent(ua string) Option {
 	})
 }
 
-// clientConfig is everything NewClient reads. client.go fills the rest.
+// clientConfig is everything NewClient reads.
 type clientConfig struct {
 	common commonConfig
+	retry  RetryPolicy
+}
+
+// clientOption applies to the Client's own settings only.
+type clientOption func(*clientConfig) error
+
+func (o clientOption) applyClient(c *clientConfig) error { return o(c) }
+
+// WithRetry sets how the client repeats failed calls that are safe to
+// repeat (see [RetryPolicy]). The default is [DefaultRetryPolicy]; zero
+// durations in p mean their defaults, and p.MaxRetries 0 disables retries.
+// WithMaxRetries changes the number of retries of a single call.
+func WithRetry(p RetryPolicy) ClientOption {
+	return clientOption(func(c *clientConfig) error {
+		n, err := p.normalize()
+		if err != nil {
+			return err
+		}
+		c.retry = n
+		return nil
+	})
+}
+
+// RequestOption changes one call: the headers it sends or how often it is
+// retried. Every RequestOption is also a [MessagesOption], so the history
+// iterator takes them too.
+type RequestOption interface {
+	MessagesOption
+	applyRequest(*requestConfig) error
+}
+
+// requestConfig is what the RequestOptions of one call set.
+type requestConfig struct {
+	asUser     string
+	orgID      string
+	header     http.Header
+	maxRetries int // -1: the client's RetryPolicy
+}
+
+func newRequestConfig(opts []RequestOption) (requestConfig, error) {
+	rc := requestConfig{maxRetries: -1}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyRequest(&rc); err != nil {
+			return rc, err
+		}
+	}
+	return rc, nil
+}
+
+type requestOption func(*requestConfig) error
+
+func (o requestOption) applyRequest(c *requestConfig) error   { return o(c) }
+func (o requestOption) applyMessages(c *messagesConfig) error { return o(&c.req) }
+
+// AsUser makes the call on behalf of another principal (header
+// X-As-User-Id), like the JS client's asUserId. The service honours it only
+// for agents and super admins and silently ignores it for anyone else. Ids
+// starting with "assistant:" or "agent:" act as agents.
+func AsUser(userID string) RequestOption {
+	return requestOption(func(c *requestConfig) error {
+		if userID == "" {
+			return invalid("AsUser", "user id is empty")
+		}
+		c.asUser = userID
+		return nil
+	})
+}
+
+// WithOrgID sets the organisation context of the call (header X-Org-Id),
+// like the JS client's orgId. ListConversations then lists that
+// organisation's conversations (and those without one); CreateConversation
+// checks that the caller belongs to it.
+func WithOrgID(orgID string) RequestOption {
+	return requestOption(func(c *requestConfig) error {
+		if orgID == "" {
+			return invalid("WithOrgID", "organisation id is empty")
+		}
+		c.orgID = orgID
+		return nil
+	})
+}
+
+// managedHeaders are set by the client itself; WithHeader refuses them.
+var managedHeaders = map[string]string{
+	"Authorization":  "use WithToken or SetToken",
+	"X-Api-Key":      "use WithAPIKey or SetAPIKey",
+	"X-As-User-Id":   "use AsUser",
+	"X-Org-Id":       "use WithOrgID",
+	"Content-Type":   "the body is always JSON",
+	"Content-Length": "it is computed",
+	"Host":           "use WithEndpoint",
+}
+
+// WithHeader sets an extra header on the call, replacing any earlier value
+// of the same name (User-Agent included). Headers the client manages itself
+// (Authorization, X-API-Key, X-As-User-Id, X-Org-Id, Content-Type,
+// Content-Length, Host) are refused with an error matching
+// ErrInvalidArgument: use the dedicated options for them.
+func WithHeader(name, value string) RequestOption {
+	return requestOption(func(c *requestConfig) error {
+		key := http.CanonicalHeaderKey(strings.TrimSpace(name))
+		if key == "" || strings.ContainsAny(key, " \t\r\n:") {
+			return invalid("WithHeader", "bad header name %q", name)
+		}
+		if hint, ok := managedHeaders[key]; ok {
+			return invalid("WithHeader", "%s is set by the client: %s", key, hint)
+		}
+		if strings.ContainsAny(value, "\r\n") {
+			return invalid("WithHeader", "value of %s contains a line break", key)
+		}
+		if c.header == nil {
+			c.header = make(http.Header)
+		}
+		c.header.Set(key, value)
+		return nil
+	})
+}
+
+// WithMaxRetries sets how many times this call is repeated after its first
+// attempt, overriding the client's RetryPolicy (0 disables retries for the
+// call). It has no effect on CreateConversation and SendControl, which are
+// never retried.
+func WithMaxRetries(n int) RequestOption {
+	return requestOption(func(c *requestConfig) error {
+		if n < 0 {
+			return invalid("WithMaxRetries", "must not be negative, got %d", n)
+		}
+		c.maxRetries = n
+		return nil
+	})
 }
 
 // socketConfig is everything NewSocket reads. socket.go fills the rest.
