@@ -1,0 +1,831 @@
+package socketio
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/backoff"
+	"github.com/symbia-labs/messaging-go/internal/engineio"
+)
+
+// DefaultConnectTimeout bounds the transport handshake and the namespace
+// CONNECT reply of each attempt (the reference client's timeout is 20 s).
+const DefaultConnectTimeout = 20 * time.Second
+
+// ClientOptions configures a Client. The zero value is usable: namespace
+// "/", no auth, no reconnection.
+//
+// # Hooks
+//
+// Every On* hook is called from the client's read goroutine, one at a time,
+// in the order the underlying events happened. A hook MUST NOT block: the
+// read goroutine also delivers acks and notices disconnections, so the upper
+// layer should hand the work to a queue of its own. From a hook, Emit works
+// while connected, Close and Connect return without waiting, and calls that
+// would have to wait for the read goroutine itself (EmitWithAck, Emit while
+// disconnected) return ErrWouldDeadlock. A panicking hook is recovered and
+// logged.
+type ClientOptions struct {
+	// Namespace to join, "/" when empty.
+	Namespace string
+	// Path is the Engine.IO endpoint path, "/socket.io/" when empty.
+	Path string
+	// Query holds extra query parameters for the handshake.
+	Query url.Values
+	// Header is sent with every handshake request.
+	Header http.Header
+	// HeaderFunc, if set, is called before every handshake; its headers are
+	// added to (and override) Header. Use it for credentials that change.
+	HeaderFunc func(ctx context.Context) (http.Header, error)
+	// Auth, if set, is called before every namespace CONNECT (first connect
+	// and each reconnection), so a refreshed token is always used. The value
+	// must encode to a JSON object; nil means no auth payload.
+	Auth func(ctx context.Context) (any, error)
+	// HTTPClient and TLSConfig are passed to the transport (engineio).
+	HTTPClient *http.Client
+	TLSConfig  *tls.Config
+	// MaxPayload caps one incoming message (see engineio.DialOptions).
+	MaxPayload int64
+	// Reconnection turns on automatic reconnection after a lost connection
+	// (and retries of a failing first connection within Connect's ctx).
+	Reconnection bool
+	// ReconnectionAttempts limits consecutive failed attempts; 0 means
+	// unlimited.
+	ReconnectionAttempts int
+	// Backoff is the delay policy between attempts. The zero value means
+	// backoff.Default() (1 s doubling to 5 s, 50 % jitter).
+	Backoff backoff.Backoff
+	// ConnectTimeout bounds each attempt: transport handshake plus the
+	// namespace CONNECT reply. Zero means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// MaxAttachments limits attachments per incoming packet; zero means
+	// DefaultMaxAttachments.
+	MaxAttachments int
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+
+	// OnEvent receives every server event, with its arguments (binary
+	// arguments as base64 JSON strings). Events that arrive before the
+	// CONNECT reply are delivered just before OnConnect.
+	OnEvent func(event string, args []json.RawMessage)
+	// OnEventWithAck, if set, receives instead of OnEvent the events for
+	// which the server asked for an ack. ack sends the answer (at most once;
+	// later calls are ignored); it never blocks.
+	OnEventWithAck func(event string, args []json.RawMessage, ack func(args ...any) error)
+	// OnConnect is called on every (re)connection, once the namespace
+	// CONNECT reply arrived.
+	OnConnect func()
+	// OnDisconnect is called when an established connection ends, with one
+	// of the Reason* constants and the transport error if any.
+	OnDisconnect func(reason string, err error)
+	// OnReconnectAttempt is called before each reconnection attempt; n
+	// starts at 1.
+	OnReconnectAttempt func(n int)
+	// OnReconnect is called when attempt n opened a transport, before the
+	// namespace CONNECT reply (as the reference client does).
+	OnReconnect func(n int)
+	// OnReconnectFailed is called once when ReconnectionAttempts attempts
+	// failed; the client then stops.
+	OnReconnectFailed func(err error)
+	// OnConnectError is called when an attempt fails: transport error,
+	// timeout, auth callback error, or a *ConnectError from the server (after
+	// which the client stops).
+	OnConnectError func(err error)
+}
+
+type clientState int
+
+const (
+	stateIdle clientState = iota
+	stateConnecting
+	stateConnected
+	stateStopped
+	stateClosed
+)
+
+// run is one life of the connection manager, from Connect until it stops.
+type run struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	initial bool // no connection established yet in this run
+	prev    chan struct{}
+	done    chan struct{}
+}
+
+type ackResult struct {
+	args []json.RawMessage
+	err  error
+}
+
+// Client is a Socket.IO client for one namespace, with acks and a reconnect
+// manager. All methods are safe for concurrent use.
+//
+// Goroutines: while connecting or connected, one manager goroutine dials,
+// reads and decodes packets, delivers acks to their waiting callers and runs
+// the hooks; the transport adds a reader and a writer goroutine. Close ends
+// all of them.
+type Client struct {
+	url  string
+	opts ClientOptions
+	nsp  string
+	bo   backoff.Backoff
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	state    clientState
+	stateErr error         // why the client is stopped
+	changed  chan struct{} // closed and replaced on every state change
+	cur      *run
+	conn     *engineio.Conn // transport while connected
+	sid      string
+	nextID   uint64
+	acks     map[uint64]chan ackResult
+	runs     sync.WaitGroup
+
+	hookGID atomic.Uint64 // goroutine running a hook, 0 when none
+}
+
+// NewClient returns a client for the server at rawURL (http, https, ws or
+// wss; its path is ignored, use Path and Namespace). It does not connect:
+// call Connect. No goroutine is started before Connect.
+func NewClient(rawURL string, opts ClientOptions) *Client {
+	nsp := opts.Namespace
+	if nsp == "" {
+		nsp = "/"
+	}
+	bo := opts.Backoff
+	if bo.Min == 0 && bo.Max == 0 && bo.Factor == 0 && bo.Jitter == 0 && bo.Rand == nil {
+		bo = backoff.Default()
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		url:     rawURL,
+		opts:    opts,
+		nsp:     nsp,
+		bo:      bo,
+		log:     log.With("component", "socketio", "namespace", nsp),
+		changed: make(chan struct{}),
+		acks:    make(map[uint64]chan ackResult),
+	}
+}
+
+// setState changes the state and wakes every waiter. Caller holds c.mu.
+func (c *Client) setState(s clientState, err error) {
+	c.state, c.stateErr = s, err
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		id, _ := strconv.ParseUint(string(b[:i]), 10, 64)
+		return id
+	}
+	return 0
+}
+
+// inHook reports whether the caller is a hook running on the manager
+// goroutine.
+func (c *Client) inHook() bool {
+	g := c.hookGID.Load()
+	return g != 0 && g == goroutineID()
+}
+
+// hook runs fn as a hook: recovers panics and marks the goroutine.
+func (c *Client) hook(name string, fn func()) {
+	c.hookGID.Store(goroutineID())
+	defer c.hookGID.Store(0)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("socketio: hook panicked", "hook", name, "panic", r)
+		}
+	}()
+	fn()
+}
+
+// Connect connects (or reconnects) the namespace and returns once the
+// server's CONNECT reply arrived. It returns a *ConnectError if the server
+// refused (no automatic retry follows), ErrClosed after Close, or, when ctx
+// ends before the first connection of this attempt, ctx's error: the
+// attempt is then abandoned. With Reconnection on, failures before that are
+// retried with backoff within ctx. If already connected it returns nil; if
+// reconnecting, it waits for the result.
+//
+// Called from a hook, Connect starts connecting and returns nil at once;
+// OnConnect or OnConnectError reports the outcome.
+func (c *Client) Connect(ctx context.Context) error {
+	c.mu.Lock()
+	switch c.state {
+	case stateClosed:
+		c.mu.Unlock()
+		return ErrClosed
+	case stateConnected:
+		c.mu.Unlock()
+		return nil
+	case stateIdle, stateStopped:
+		c.startRun()
+	}
+	r := c.cur
+	ch := c.changed
+	c.mu.Unlock()
+	if c.inHook() {
+		return nil
+	}
+	for {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			c.mu.Lock()
+			if c.cur == r && r.initial && c.state == stateConnecting {
+				c.setState(stateStopped, ctx.Err())
+				r.cancel()
+			}
+			c.mu.Unlock()
+			return fmt.Errorf("socketio: connect: %w", ctx.Err())
+		}
+		c.mu.Lock()
+		st, err := c.state, c.stateErr
+		ch = c.changed
+		c.mu.Unlock()
+		switch st {
+		case stateConnected:
+			return nil
+		case stateClosed:
+			return ErrClosed
+		case stateStopped, stateIdle:
+			if err == nil {
+				err = ErrStopped
+			}
+			return err
+		}
+	}
+}
+
+// startRun starts a manager goroutine. Caller holds c.mu.
+func (c *Client) startRun() {
+	var prev chan struct{}
+	if c.cur != nil {
+		prev = c.cur.done
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &run{ctx: ctx, cancel: cancel, initial: true, prev: prev, done: make(chan struct{})}
+	c.cur = r
+	c.setState(stateConnecting, nil)
+	c.runs.Add(1)
+	go c.manage(r)
+}
+
+// Close disconnects (reason "io client disconnect": the server is told with
+// a DISCONNECT packet when connected), fails pending acks and waiting emits
+// with ErrClosed, and returns after every goroutine of the client has
+// exited (unless called from a hook, which cannot wait for its own
+// goroutine). It is idempotent and returns nil.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.state != stateClosed {
+		c.setState(stateClosed, ErrClosed)
+		if c.cur != nil {
+			c.cur.cancel()
+		}
+	}
+	c.mu.Unlock()
+	if !c.inHook() {
+		c.runs.Wait()
+	}
+	return nil
+}
+
+// Connected reports whether the namespace is connected.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateConnected
+}
+
+// ID returns the socket id given by the server, or "" when not connected.
+func (c *Client) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateConnected {
+		return ""
+	}
+	return c.sid
+}
+
+// waitConnected returns the transport once the namespace is connected.
+func (c *Client) waitConnected(ctx context.Context) (*engineio.Conn, error) {
+	hooked := false
+	for {
+		c.mu.Lock()
+		st, err, conn, ch := c.state, c.stateErr, c.conn, c.changed
+		c.mu.Unlock()
+		switch st {
+		case stateConnected:
+			return conn, nil
+		case stateClosed:
+			return nil, ErrClosed
+		case stateStopped:
+			if err == nil {
+				return nil, ErrStopped
+			}
+			return nil, fmt.Errorf("%w: %w", ErrStopped, err)
+		}
+		if !hooked {
+			if c.inHook() {
+				return nil, ErrWouldDeadlock
+			}
+			hooked = true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func checkEvent(event string) error {
+	if isReserved(event) {
+		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	return nil
+}
+
+// Emit sends an event without asking for an ack. It returns once the packet
+// was handed to the network. Before the namespace is connected, and while
+// reconnecting, it waits (bounded by ctx) and sends after the CONNECT reply.
+// After Close, or when the client stopped, it fails at once.
+func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
+	if err := checkEvent(event); err != nil {
+		return err
+	}
+	p, err := EventPacket(c.nsp, nil, event, args...)
+	if err != nil {
+		return err
+	}
+	msgs, err := p.Encode()
+	if err != nil {
+		return err
+	}
+	for {
+		conn, err := c.waitConnected(ctx)
+		if err != nil {
+			return err
+		}
+		err = conn.Send(ctx, msgs...)
+		if err == nil || !errors.Is(err, engineio.ErrNotSent) {
+			return err
+		}
+		// The transport ended before the packet was written: wait for the
+		// next connection.
+	}
+}
+
+// EmitWithAck sends an event asking for an ack and returns the ack's
+// arguments. It waits like Emit before sending, then for the ack, bounded by
+// ctx. If the connection drops after the event was sent, it returns an error
+// matching ErrDisconnected (the server may or may not have processed it).
+func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
+	if err := checkEvent(event); err != nil {
+		return nil, err
+	}
+	if c.inHook() {
+		return nil, ErrWouldDeadlock
+	}
+	vals := make([]any, 0, len(args)+1)
+	vals = append(vals, event)
+	vals = append(vals, args...)
+	data, att, err := EncodeArgs(vals...)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		conn, err := c.waitConnected(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.conn != conn || c.state != stateConnected {
+			c.mu.Unlock()
+			continue
+		}
+		id := c.nextID
+		c.nextID++
+		ch := make(chan ackResult, 1)
+		c.acks[id] = ch
+		c.mu.Unlock()
+
+		p := &Packet{Type: PacketEvent, Namespace: c.nsp, ID: &id, Data: data, Attachments: att}
+		msgs, err := p.Encode()
+		if err == nil {
+			err = conn.Send(ctx, msgs...)
+		}
+		if err != nil {
+			c.dropAck(id)
+			if errors.Is(err, engineio.ErrNotSent) {
+				continue
+			}
+			return nil, err
+		}
+		select {
+		case res := <-ch:
+			return res.args, res.err
+		case <-ctx.Done():
+			c.dropAck(id)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *Client) dropAck(id uint64) {
+	c.mu.Lock()
+	delete(c.acks, id)
+	c.mu.Unlock()
+}
+
+// failAcks completes every pending ack with err. Caller holds c.mu.
+func (c *Client) failAcks(err error) {
+	for id, ch := range c.acks {
+		ch <- ackResult{err: err}
+		delete(c.acks, id)
+	}
+}
+
+// outcome of one transport session.
+type outcome int
+
+const (
+	outStop   outcome = iota // the run must end
+	outFailed                // the attempt failed before connecting
+	outLost                  // an established connection was lost
+)
+
+// manage is the manager goroutine of one run.
+func (c *Client) manage(r *run) {
+	defer c.runs.Done()
+	defer close(r.done)
+	defer r.cancel()
+	if r.prev != nil {
+		<-r.prev // hooks of the previous run are over
+	}
+	attempt := 0
+	var lastErr error
+	for r.ctx.Err() == nil {
+		if attempt > 0 {
+			if max := c.opts.ReconnectionAttempts; max > 0 && attempt > max {
+				err := fmt.Errorf("%w after %d attempts: %w", ErrReconnectFailed, max, lastErr)
+				if c.stop(r, err) {
+					c.hook("OnReconnectFailed", func() { callErr(c.opts.OnReconnectFailed, err) })
+				}
+				return
+			}
+			d := c.bo.Duration(attempt - 1)
+			c.log.Debug("socketio: reconnecting", "attempt", attempt, "delay", d)
+			if backoff.Sleep(r.ctx, d) != nil {
+				return
+			}
+			c.hook("OnReconnectAttempt", func() { callInt(c.opts.OnReconnectAttempt, attempt) })
+		}
+		out, err := c.session(r, attempt)
+		switch out {
+		case outStop:
+			return
+		case outFailed:
+			lastErr = err
+			attempt++
+		case outLost:
+			lastErr = err
+			attempt = 1
+		}
+		if !c.opts.Reconnection {
+			c.stop(r, lastErr)
+			return
+		}
+	}
+}
+
+func callInt(f func(int), n int) {
+	if f != nil {
+		f(n)
+	}
+}
+
+func callErr(f func(error), err error) {
+	if f != nil {
+		f(err)
+	}
+}
+
+// stop ends the run with the client stopped (unless it was closed or the
+// run is stale). It reports whether the state changed.
+func (c *Client) stop(r *run, err error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != r || c.state == stateClosed {
+		return false
+	}
+	c.conn = nil
+	ackErr := err
+	if !errors.Is(err, ErrDisconnected) {
+		ackErr = &DisconnectError{Reason: ReasonTransportClose, Err: err}
+	}
+	c.failAcks(ackErr)
+	c.setState(stateStopped, err)
+	return true
+}
+
+func (c *Client) connectError(err error) {
+	c.log.Debug("socketio: connect error", "err", err)
+	c.hook("OnConnectError", func() { callErr(c.opts.OnConnectError, err) })
+}
+
+func (c *Client) dialOptions(ctx context.Context) (engineio.DialOptions, error) {
+	h := c.opts.Header.Clone()
+	if c.opts.HeaderFunc != nil {
+		extra, err := c.opts.HeaderFunc(ctx)
+		if err != nil {
+			return engineio.DialOptions{}, fmt.Errorf("socketio: header callback: %w", err)
+		}
+		if h == nil {
+			h = http.Header{}
+		}
+		maps.Copy(h, extra)
+	}
+	return engineio.DialOptions{
+		Path:       c.opts.Path,
+		Query:      c.opts.Query,
+		Header:     h,
+		HTTPClient: c.opts.HTTPClient,
+		TLSConfig:  c.opts.TLSConfig,
+		MaxPayload: c.opts.MaxPayload,
+	}, nil
+}
+
+func (c *Client) connectPacket(ctx context.Context) ([]engineio.Message, error) {
+	p := &Packet{Type: PacketConnect, Namespace: c.nsp}
+	if c.opts.Auth != nil {
+		auth, err := c.opts.Auth(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("socketio: auth callback: %w", err)
+		}
+		if auth != nil {
+			data, err := marshal(auth)
+			if err != nil {
+				return nil, fmt.Errorf("socketio: auth: %w", err)
+			}
+			if firstByte(data) != '{' {
+				return nil, errors.New("socketio: auth must encode to a JSON object")
+			}
+			p.Data = data
+		}
+	}
+	return p.Encode()
+}
+
+// session runs one transport from dial to its end.
+func (c *Client) session(r *run, attempt int) (outcome, error) {
+	dctx, cancel := context.WithTimeout(r.ctx, c.opts.ConnectTimeout)
+	defer cancel()
+	failed := func(err error) (outcome, error) {
+		if r.ctx.Err() != nil {
+			return outStop, err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", ErrConnectTimeout, err)
+		}
+		c.connectError(err)
+		return outFailed, err
+	}
+	dopts, err := c.dialOptions(dctx)
+	if err != nil {
+		return failed(err)
+	}
+	conn, err := engineio.Dial(dctx, c.url, dopts)
+	if err != nil {
+		return failed(err)
+	}
+	defer conn.Close()
+	if attempt > 0 {
+		c.hook("OnReconnect", func() { callInt(c.opts.OnReconnect, attempt) })
+	}
+	msgs, err := c.connectPacket(dctx)
+	if err != nil {
+		return failed(err)
+	}
+	if err := conn.Send(dctx, msgs...); err != nil {
+		return failed(err)
+	}
+
+	dec := Decoder{MaxAttachments: c.opts.MaxAttachments}
+	connected := false
+	var early []*Packet
+	readCtx := dctx
+	for {
+		m, err := conn.Read(readCtx)
+		if err != nil {
+			if r.ctx.Err() != nil { // Close, or Connect's ctx ended
+				if connected {
+					c.closeConnected(conn)
+				}
+				return outStop, err
+			}
+			if !connected {
+				if ce := conn.Err(); ce != nil {
+					err = ce
+				}
+				return failed(err)
+			}
+			reason := conn.Reason()
+			if reason == engineio.ReasonForcedClose {
+				reason = ReasonTransportError
+			}
+			return c.lost(r, reason, conn.Err())
+		}
+		p, err := dec.Decode(m)
+		if err != nil {
+			c.log.Debug("socketio: parse error", "err", err)
+			_ = conn.Close()
+			if !connected {
+				return failed(err)
+			}
+			return c.lost(r, ReasonParseError, err)
+		}
+		if p == nil || p.nsp() != c.nsp {
+			continue
+		}
+		switch p.Type {
+		case PacketConnect:
+			if connected {
+				continue
+			}
+			var reply struct {
+				SID string `json:"sid"`
+			}
+			_ = json.Unmarshal(p.Data, &reply)
+			if reply.SID == "" {
+				err := errors.New("socketio: CONNECT reply without sid (not a Socket.IO v3+ server?)")
+				if c.stop(r, err) {
+					c.connectError(err)
+				}
+				return outStop, err
+			}
+			c.mu.Lock()
+			if c.cur != r || c.state == stateClosed {
+				c.mu.Unlock()
+				return outStop, ErrClosed
+			}
+			r.initial = false
+			c.conn, c.sid = conn, reply.SID
+			c.setState(stateConnected, nil)
+			c.mu.Unlock()
+			connected = true
+			readCtx = r.ctx
+			c.log.Debug("socketio: connected", "sid", reply.SID)
+			for _, e := range early {
+				c.dispatch(conn, e)
+			}
+			early = nil
+			c.hook("OnConnect", func() {
+				if c.opts.OnConnect != nil {
+					c.opts.OnConnect()
+				}
+			})
+		case PacketConnectError:
+			cerr := parseConnectError(p.Data)
+			wasConnected := connected
+			if c.stop(r, cerr) {
+				c.connectError(cerr)
+				if wasConnected {
+					c.disconnected(ReasonServerDisconnect, cerr)
+				}
+			}
+			return outStop, cerr
+		case PacketDisconnect:
+			derr := &DisconnectError{Reason: ReasonServerDisconnect}
+			if c.stop(r, derr) {
+				if connected {
+					c.disconnected(ReasonServerDisconnect, nil)
+				} else {
+					c.connectError(derr)
+				}
+			}
+			return outStop, derr
+		case PacketEvent, PacketBinaryEvent:
+			if !connected {
+				early = append(early, p)
+				continue
+			}
+			c.dispatch(conn, p)
+		case PacketAck, PacketBinaryAck:
+			c.deliverAck(p)
+		}
+	}
+}
+
+// lost handles the end of an established connection.
+func (c *Client) lost(r *run, reason string, err error) (outcome, error) {
+	derr := &DisconnectError{Reason: reason, Err: err}
+	c.mu.Lock()
+	if c.cur == r && c.state == stateConnected {
+		c.conn = nil
+		c.failAcks(derr)
+		if c.opts.Reconnection {
+			c.setState(stateConnecting, nil)
+		} else {
+			c.setState(stateStopped, derr)
+		}
+	}
+	c.mu.Unlock()
+	c.log.Debug("socketio: disconnected", "reason", reason, "err", err)
+	c.disconnected(reason, err)
+	return outLost, derr
+}
+
+func (c *Client) disconnected(reason string, err error) {
+	c.hook("OnDisconnect", func() {
+		if c.opts.OnDisconnect != nil {
+			c.opts.OnDisconnect(reason, err)
+		}
+	})
+}
+
+// closeConnected ends an established connection after Close: tells the
+// server, fails pending acks and reports "io client disconnect".
+func (c *Client) closeConnected(conn *engineio.Conn) {
+	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
+		_ = conn.Queue(p...)
+	}
+	_ = conn.Close()
+	c.mu.Lock()
+	c.conn = nil
+	c.failAcks(&DisconnectError{Reason: ReasonClientDisconnect, Err: ErrClosed})
+	c.mu.Unlock()
+	c.disconnected(ReasonClientDisconnect, nil)
+}
+
+func (c *Client) deliverAck(p *Packet) {
+	if p.ID == nil {
+		return
+	}
+	args, err := p.Args()
+	c.mu.Lock()
+	ch, ok := c.acks[*p.ID]
+	delete(c.acks, *p.ID)
+	c.mu.Unlock()
+	if ok {
+		ch <- ackResult{args: args, err: err}
+	}
+}
+
+func (c *Client) dispatch(conn *engineio.Conn, p *Packet) {
+	name, args, err := p.Event()
+	if err != nil {
+		return // validated by the decoder
+	}
+	if p.ID != nil && c.opts.OnEventWithAck != nil {
+		id := *p.ID
+		var once sync.Once
+		ack := func(args ...any) error {
+			err := errors.New("socketio: ack already sent")
+			once.Do(func() {
+				var ap *Packet
+				ap, err = AckPacket(c.nsp, id, args...)
+				if err != nil {
+					return
+				}
+				var msgs []engineio.Message
+				if msgs, err = ap.Encode(); err == nil {
+					err = conn.Queue(msgs...)
+				}
+			})
+			return err
+		}
+		c.hook("OnEventWithAck", func() { c.opts.OnEventWithAck(name, args, ack) })
+		return
+	}
+	if c.opts.OnEvent != nil {
+		c.hook("OnEvent", func() { c.opts.OnEvent(name, args) })
+	}
+}

@@ -1,0 +1,109 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Disconnect reasons, with the names the reference client uses.
+const (
+	// ReasonServerDisconnect: the server sent a DISCONNECT packet
+	// (socket.disconnect() on the server). No automatic reconnection.
+	ReasonServerDisconnect = "io server disconnect"
+	// ReasonClientDisconnect: Close was called. No automatic reconnection.
+	ReasonClientDisconnect = "io client disconnect"
+	// ReasonPingTimeout: the server stopped pinging.
+	ReasonPingTimeout = "ping timeout"
+	// ReasonTransportClose: the connection was closed (network loss, server
+	// restart).
+	ReasonTransportClose = "transport close"
+	// ReasonTransportError: the connection failed.
+	ReasonTransportError = "transport error"
+	// ReasonParseError: the server sent a packet that could not be decoded;
+	// the client closed the connection.
+	ReasonParseError = "parse error"
+)
+
+var (
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("socketio: client closed")
+	// ErrDisconnected is matched by the error that completes a pending ack
+	// when the connection drops (see *DisconnectError).
+	ErrDisconnected = errors.New("socketio: disconnected")
+	// ErrStopped is returned by Emit and EmitWithAck when the client is not
+	// trying to connect: the server disconnected it, refused its
+	// credentials, reconnection gave up or was off, or a Connect call
+	// failed. Call Connect to start again.
+	ErrStopped = errors.New("socketio: not connected and not reconnecting")
+	// ErrReconnectFailed is the error reported after ReconnectionAttempts
+	// attempts failed.
+	ErrReconnectFailed = errors.New("socketio: reconnection attempts exhausted")
+	// ErrConnectTimeout is reported when the transport or the namespace
+	// CONNECT reply did not arrive within ConnectTimeout.
+	ErrConnectTimeout = errors.New("socketio: connect timeout")
+	// ErrReservedEvent is returned when emitting a reserved event name.
+	ErrReservedEvent = errors.New("socketio: reserved event name")
+	// ErrWouldDeadlock is returned by a call made from inside a hook that
+	// would have to wait for the read goroutine running that very hook (for
+	// example EmitWithAck, or Emit while disconnected).
+	ErrWouldDeadlock = errors.New("socketio: call from a hook would wait for the hook's own goroutine")
+)
+
+// ConnectError is a CONNECT_ERROR from the server: the namespace refused the
+// connection (typically an authentication middleware). The client does not
+// reconnect automatically after it.
+type ConnectError struct {
+	// Message is the server's error message.
+	Message string
+	// Data is the server's optional extra data (err.data), nil if absent.
+	Data json.RawMessage
+}
+
+// Error implements error.
+func (e *ConnectError) Error() string {
+	if len(e.Data) > 0 {
+		return fmt.Sprintf("socketio: connection refused: %s (data: %s)", e.Message, e.Data)
+	}
+	return "socketio: connection refused: " + e.Message
+}
+
+// parseConnectError reads a CONNECT_ERROR payload: {"message","data"} or a
+// bare string (legacy).
+func parseConnectError(data json.RawMessage) *ConnectError {
+	var s string
+	if firstByte(data) == '"' && json.Unmarshal(data, &s) == nil {
+		return &ConnectError{Message: s}
+	}
+	var obj struct {
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	}
+	_ = json.Unmarshal(data, &obj)
+	if obj.Message == "" {
+		obj.Message = "connection refused"
+	}
+	return &ConnectError{Message: obj.Message, Data: obj.Data}
+}
+
+// DisconnectError describes a lost connection. It matches ErrDisconnected.
+type DisconnectError struct {
+	// Reason is one of the Reason* constants.
+	Reason string
+	// Err is the underlying transport error, if any.
+	Err error
+}
+
+// Error implements error.
+func (e *DisconnectError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("socketio: disconnected (%s): %v", e.Reason, e.Err)
+	}
+	return fmt.Sprintf("socketio: disconnected (%s)", e.Reason)
+}
+
+// Unwrap returns the transport error.
+func (e *DisconnectError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrDisconnected.
+func (e *DisconnectError) Is(target error) bool { return target == ErrDisconnected }
