@@ -19,6 +19,7 @@ type messagesConfig struct {
 	before   time.Time
 	after    time.Time
 	req      requestConfig
+	maxPage  int // maxPageSize; tests lower it
 }
 
 type messagesOption func(*messagesConfig) error
@@ -36,13 +37,15 @@ const (
 	// as year 9999 it is a date every date parser in the path handles.
 	firstPageSkew = 24 * time.Hour
 	// maxPageSize stops a page from growing forever on a server that keeps
-	// answering full pages of messages already seen.
-	maxPageSize = 1 << 20
+	// answering full pages of messages already seen. No real conversation
+	// holds this many messages in one millisecond.
+	maxPageSize = 1 << 16
 )
 
-// WithPageSize sets how many messages each request of [Client.Messages]
-// asks for (default 50). The walk asks for more when one millisecond holds
-// more messages than a page.
+// WithPageSize sets how many new messages each request of [Client.Messages]
+// asks for (default 50). Requests ask for somewhat more to cover the overlap
+// between pages, and for many more when one millisecond holds more messages
+// than a page.
 func WithPageSize(n int) MessagesOption {
 	return messagesOption(func(c *messagesConfig) error {
 		if n < 1 {
@@ -101,7 +104,7 @@ var errNoProgress = errors.New("messaging: message history: the service keeps an
 // for twice as many. Messages created while the walk runs may or may not be
 // included, as with any paged listing.
 func (c *Client) Messages(ctx context.Context, conversationID string, opts ...MessagesOption) iter.Seq2[Message, error] {
-	cfg := messagesConfig{pageSize: defaultPageSize, req: requestConfig{maxRetries: -1}}
+	cfg := messagesConfig{pageSize: defaultPageSize, req: requestConfig{maxRetries: -1}, maxPage: maxPageSize}
 	err := requireUUID("conversationID", conversationID)
 	for _, o := range opts {
 		if err != nil {
@@ -169,16 +172,21 @@ func (w *historyWalk) run(yield func(Message, error) bool) error {
 		}
 		switch {
 		case fresh > 0:
-			limit = w.cfg.pageSize
+			// The next page starts again at the millisecond this one ended
+			// in, so the messages already seen there come back: ask for
+			// that many more. Twice as many, in fact: a millisecond that
+			// held many messages may hold more, and doubling crosses it in
+			// a few requests instead of one per page.
+			limit = min(w.cfg.pageSize+2*len(w.atOldest), max(w.cfg.maxPage, w.cfg.pageSize))
 			before = w.oldest.Add(time.Millisecond)
 		case len(page) < limit:
 			return nil // nothing older is left
-		case limit >= maxPageSize:
+		case limit >= w.cfg.maxPage:
 			return errNoProgress
 		default:
 			// A full page of messages already seen: one millisecond holds
 			// more than a page. Ask again for more, from the same point.
-			limit = min(2*limit, maxPageSize)
+			limit = min(2*limit, w.cfg.maxPage)
 		}
 	}
 }
