@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -524,5 +525,25 @@ func TestNodeParseErrorReconnects(t *testing.T) {
 	}
 	if _, err := c.EmitWithAck(ctx, "echo", 1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNodeClientAgainstGoServer drives the official socket.io-client
+// (testdata/conformance/client.js) against the Go server.
+func TestNodeClientAgainstGoServer(t *testing.T) {
+	node := requireNode(t)
+	gs := startGoServer(t, ServerOptions{PingInterval: 300 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
+	ctx := ctxT(t, 30*time.Second)
+	cmd := exec.CommandContext(ctx, node, "client.js", gs.URL)
+	cmd.Dir = conformanceDir
+	out, err := cmd.CombinedOutput()
+	t.Logf("client.js output:\n%s", out)
+	if err != nil {
+		t.Fatalf("client.js: %v", err)
+	}
+	for _, check := range []string{"connect", "echo", "auth", "binary", "server-binary", "many-acks", "refused", "namespace", "invalid-namespace", "server-disconnect"} {
+		if !strings.Contains(string(out), "ok "+check+"\n") {
+			t.Errorf("check %q did not pass", check)
+		}
 	}
 }

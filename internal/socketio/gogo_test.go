@@ -70,6 +70,11 @@ func startGoServer(t *testing.T, opts ServerOptions) *goServer {
 					}
 					ack(vals...)
 				}
+			case "echo-binary":
+				var b []byte
+				if err := json.Unmarshal(args[0], &b); err == nil && ack != nil {
+					ack(b)
+				}
 			case "whoami":
 				if ack != nil {
 					ack(so.Principal(), so.Namespace())
