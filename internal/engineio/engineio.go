@@ -175,7 +175,7 @@ func (h *Handshake) UnmarshalJSON(b []byte) error {
 	if j.PingInterval <= 0 || j.PingTimeout <= 0 {
 		return errors.New("engineio: open packet without a positive pingInterval/pingTimeout")
 	}
-	const maxMillis = int64(time.Duration(1<<62) / time.Millisecond)
+	const maxMillis = int64(time.Duration(1<<61) / time.Millisecond)
 	if j.PingInterval > maxMillis || j.PingTimeout > maxMillis {
 		return errors.New("engineio: open packet heartbeat out of range")
 	}
