@@ -85,6 +85,7 @@ type Server struct {
 	failCode int
 	failWait time.Duration
 	latency  time.Duration
+	paused   bool // heartbeats paused, also for later runs
 	requests int64
 	conns    int64 // sockets ever connected
 
@@ -170,7 +171,7 @@ func (s *Server) Start() {
 		served: make(chan struct{}),
 		conns:  make(map[net.Conn]bool),
 	}
-	r.sock = newSocketLayer(s, r.done)
+	r.sock = newSocketLayer(s, r.done, s.paused)
 	r.srv = &http.Server{
 		Handler:           s.handler(r),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,6 +243,9 @@ func (r *run) stop(graceful bool) {
 	r.mu.Lock()
 	r.stopping = true
 	r.mu.Unlock()
+	if !graceful {
+		r.sock.dropAll()
+	}
 	r.sock.close()
 	if graceful {
 		_ = r.srv.Shutdown(context.Background())
@@ -259,7 +263,6 @@ func (r *run) stop(graceful bool) {
 	if idle != nil {
 		<-idle
 	}
-	r.sock.wait()
 }
 
 // enter counts a REST request in; false once the run is stopping.
@@ -321,16 +324,17 @@ func (s *Server) DropConnections() {
 // PauseHeartbeats makes the server stop pinging sockets and stop minding
 // missing pongs, so clients detect a dead connection by their own
 // heartbeat timeout. ResumeHeartbeats undoes it.
-func (s *Server) PauseHeartbeats() {
-	if r := s.running(); r != nil {
-		r.sock.pauseHeartbeats(true)
-	}
-}
+func (s *Server) PauseHeartbeats() { s.setHeartbeats(true) }
 
 // ResumeHeartbeats restarts the heartbeat after PauseHeartbeats.
-func (s *Server) ResumeHeartbeats() {
-	if r := s.running(); r != nil {
-		r.sock.pauseHeartbeats(false)
+func (s *Server) ResumeHeartbeats() { s.setHeartbeats(false) }
+
+func (s *Server) setHeartbeats(pause bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paused = pause
+	if s.cur != nil {
+		s.cur.sock.pauseHeartbeats(pause)
 	}
 }
 
@@ -427,16 +431,16 @@ func (s *Server) takeFailure() (status int, retryAfter time.Duration, ok bool) {
 // handler is the HTTP entry point of one run.
 func (s *Server) handler(r *run) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if strings.HasPrefix(req.URL.Path, socketPath) {
-			r.sock.ServeHTTP(w, req)
-			return
-		}
 		if !r.enter() {
 			w.Header().Set("Connection", "close")
 			http.Error(w, "server stopping", http.StatusServiceUnavailable)
 			return
 		}
 		defer r.leave()
+		if strings.HasPrefix(req.URL.Path, socketPath) || req.URL.Path == strings.TrimSuffix(socketPath, "/") {
+			r.sock.ServeHTTP(w, req)
+			return
+		}
 		sleep(s.currentLatency(), r.done)
 		if status, wait, ok := s.takeFailure(); ok {
 			if wait > 0 {
