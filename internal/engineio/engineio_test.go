@@ -3,10 +3,13 @@ package engineio
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -426,5 +429,73 @@ func TestDialContextCancelled(t *testing.T) {
 	cancel()
 	if _, err := Dial(ctx, "http://127.0.0.1:1", DialOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Dial: %v", err)
+	}
+}
+
+func TestDialTLSAndHeaders(t *testing.T) {
+	conns := make(chan *ServerConn, 2)
+	s := NewServer(ServerOptions{OnConnection: func(c *ServerConn) { conns <- c }})
+	hs := httptest.NewTLSServer(s)
+	defer func() {
+		s.Close()
+		hs.Close()
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(hs.Certificate())
+	c := dialT(t, hs.URL, DialOptions{
+		TLSConfig: &tls.Config{RootCAs: pool},
+		Header:    http.Header{"Authorization": {"Bearer t"}},
+		Query:     url.Values{"v": {"1"}},
+	})
+	sc := recvConn(t, conns)
+	if sc.Request().Header.Get("Authorization") != "Bearer t" || sc.Request().URL.Query().Get("v") != "1" {
+		t.Fatalf("handshake request %v %v", sc.Request().Header, sc.Request().URL)
+	}
+	if err := c.Send(ctxT(t, time.Second), TextMessage("over tls")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sc.Read(ctxT(t, time.Second)); err != nil || string(m.Data) != "over tls" {
+		t.Fatalf("%q %v", m.Data, err)
+	}
+	// Without the CA the handshake fails.
+	if _, err := Dial(ctxT(t, 2*time.Second), hs.URL, DialOptions{}); err == nil {
+		t.Fatal("untrusted certificate accepted")
+	}
+	// A caller's HTTP client is used as is.
+	c2 := dialT(t, hs.URL, DialOptions{HTTPClient: hs.Client()})
+	recvConn(t, conns)
+	_ = c2.Close()
+}
+
+func TestSendChecksHeartbeatDeadline(t *testing.T) {
+	_, hs, conns := testServer(t, ServerOptions{PingInterval: time.Hour, PingTimeout: time.Hour})
+	c := dialT(t, hs.URL, DialOptions{})
+	recvConn(t, conns)
+	// As after a machine suspend: the timer has not fired yet, but the
+	// wall clock says the deadline passed.
+	c.c.mu.Lock()
+	c.c.lastPing = time.Now().Round(0).Add(-3 * time.Hour)
+	c.c.mu.Unlock()
+	err := c.Send(ctxT(t, time.Second), TextMessage("x"))
+	if !errors.Is(err, ErrNotSent) {
+		t.Fatalf("Send: %v", err)
+	}
+	waitDone(t, c.Done(), time.Second, "client")
+	if c.Reason() != ReasonPingTimeout {
+		t.Fatalf("reason %q", c.Reason())
+	}
+}
+
+func TestSendContextCancelledWhileQueued(t *testing.T) {
+	_, hs, conns := testServer(t, ServerOptions{})
+	c := dialT(t, hs.URL, DialOptions{})
+	recvConn(t, conns)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Send(ctx, TextMessage("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send: %v", err)
+	}
+	if c.Err() != nil {
+		t.Fatal("a cancelled Send must not end the connection")
 	}
 }

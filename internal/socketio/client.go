@@ -121,6 +121,7 @@ type run struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	initial bool // no connection established yet in this run
+	gid     uint64 // id of the manager goroutine, for inHook
 	prev    chan struct{}
 	done    chan struct{}
 }
@@ -213,9 +214,10 @@ func (c *Client) inHook() bool {
 	return g != 0 && g == goroutineID()
 }
 
-// hook runs fn as a hook: recovers panics and marks the goroutine.
-func (c *Client) hook(name string, fn func()) {
-	c.hookGID.Store(goroutineID())
+// hook runs fn as a hook on r's manager goroutine: recovers panics and
+// marks the goroutine so that calls from the hook do not wait for it.
+func (c *Client) hook(r *run, name string, fn func()) {
+	c.hookGID.Store(r.gid)
 	defer c.hookGID.Store(0)
 	defer func() {
 		if r := recover(); r != nil {
@@ -487,6 +489,7 @@ func (c *Client) manage(r *run) {
 	defer c.runs.Done()
 	defer close(r.done)
 	defer r.cancel()
+	r.gid = goroutineID()
 	if r.prev != nil {
 		<-r.prev // hooks of the previous run are over
 	}
@@ -497,7 +500,7 @@ func (c *Client) manage(r *run) {
 			if max := c.opts.ReconnectionAttempts; max > 0 && attempt > max {
 				err := fmt.Errorf("%w after %d attempts: %w", ErrReconnectFailed, max, lastErr)
 				if c.stop(r, err) {
-					c.hook("OnReconnectFailed", func() { callErr(c.opts.OnReconnectFailed, err) })
+					c.hook(r, "OnReconnectFailed", func() { callErr(c.opts.OnReconnectFailed, err) })
 				}
 				return
 			}
@@ -506,7 +509,7 @@ func (c *Client) manage(r *run) {
 			if backoff.Sleep(r.ctx, d) != nil {
 				return
 			}
-			c.hook("OnReconnectAttempt", func() { callInt(c.opts.OnReconnectAttempt, attempt) })
+			c.hook(r, "OnReconnectAttempt", func() { callInt(c.opts.OnReconnectAttempt, attempt) })
 		}
 		out, err := c.session(r, attempt)
 		switch out {
@@ -556,9 +559,9 @@ func (c *Client) stop(r *run, err error) bool {
 	return true
 }
 
-func (c *Client) connectError(err error) {
+func (c *Client) connectError(r *run, err error) {
 	c.log.Debug("socketio: connect error", "err", err)
-	c.hook("OnConnectError", func() { callErr(c.opts.OnConnectError, err) })
+	c.hook(r, "OnConnectError", func() { callErr(c.opts.OnConnectError, err) })
 }
 
 func (c *Client) dialOptions(ctx context.Context) (engineio.DialOptions, error) {
@@ -615,7 +618,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", ErrConnectTimeout, err)
 		}
-		c.connectError(err)
+		c.connectError(r, err)
 		return outFailed, err
 	}
 	dopts, err := c.dialOptions(dctx)
@@ -628,7 +631,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 	}
 	defer conn.Close()
 	if attempt > 0 {
-		c.hook("OnReconnect", func() { callInt(c.opts.OnReconnect, attempt) })
+		c.hook(r, "OnReconnect", func() { callInt(c.opts.OnReconnect, attempt) })
 	}
 	msgs, err := c.connectPacket(dctx)
 	if err != nil {
@@ -647,7 +650,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 		if err != nil {
 			if r.ctx.Err() != nil { // Close, or Connect's ctx ended
 				if connected {
-					c.closeConnected(conn)
+					c.closeConnected(r, conn)
 				}
 				return outStop, err
 			}
@@ -687,7 +690,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			if reply.SID == "" {
 				err := errors.New("socketio: CONNECT reply without sid (not a Socket.IO v3+ server?)")
 				if c.stop(r, err) {
-					c.connectError(err)
+					c.connectError(r, err)
 				}
 				return outStop, err
 			}
@@ -704,10 +707,10 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			readCtx = r.ctx
 			c.log.Debug("socketio: connected", "sid", reply.SID)
 			for _, e := range early {
-				c.dispatch(conn, e)
+				c.dispatch(r, conn, e)
 			}
 			early = nil
-			c.hook("OnConnect", func() {
+			c.hook(r, "OnConnect", func() {
 				if c.opts.OnConnect != nil {
 					c.opts.OnConnect()
 				}
@@ -716,9 +719,9 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			cerr := parseConnectError(p.Data)
 			wasConnected := connected
 			if c.stop(r, cerr) {
-				c.connectError(cerr)
+				c.connectError(r, cerr)
 				if wasConnected {
-					c.disconnected(ReasonServerDisconnect, cerr)
+					c.disconnected(r, ReasonServerDisconnect, cerr)
 				}
 			}
 			return outStop, cerr
@@ -726,9 +729,9 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			derr := &DisconnectError{Reason: ReasonServerDisconnect}
 			if c.stop(r, derr) {
 				if connected {
-					c.disconnected(ReasonServerDisconnect, nil)
+					c.disconnected(r, ReasonServerDisconnect, nil)
 				} else {
-					c.connectError(derr)
+					c.connectError(r, derr)
 				}
 			}
 			return outStop, derr
@@ -737,7 +740,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 				early = append(early, p)
 				continue
 			}
-			c.dispatch(conn, p)
+			c.dispatch(r, conn, p)
 		case PacketAck, PacketBinaryAck:
 			c.deliverAck(p)
 		}
@@ -759,12 +762,12 @@ func (c *Client) lost(r *run, reason string, err error) (outcome, error) {
 	}
 	c.mu.Unlock()
 	c.log.Debug("socketio: disconnected", "reason", reason, "err", err)
-	c.disconnected(reason, err)
+	c.disconnected(r, reason, err)
 	return outLost, derr
 }
 
-func (c *Client) disconnected(reason string, err error) {
-	c.hook("OnDisconnect", func() {
+func (c *Client) disconnected(r *run, reason string, err error) {
+	c.hook(r, "OnDisconnect", func() {
 		if c.opts.OnDisconnect != nil {
 			c.opts.OnDisconnect(reason, err)
 		}
@@ -773,7 +776,7 @@ func (c *Client) disconnected(reason string, err error) {
 
 // closeConnected ends an established connection after Close: tells the
 // server, fails pending acks and reports "io client disconnect".
-func (c *Client) closeConnected(conn *engineio.Conn) {
+func (c *Client) closeConnected(r *run, conn *engineio.Conn) {
 	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
 		_ = conn.Queue(p...)
 	}
@@ -782,7 +785,7 @@ func (c *Client) closeConnected(conn *engineio.Conn) {
 	c.conn = nil
 	c.failAcks(&DisconnectError{Reason: ReasonClientDisconnect, Err: ErrClosed})
 	c.mu.Unlock()
-	c.disconnected(ReasonClientDisconnect, nil)
+	c.disconnected(r, ReasonClientDisconnect, nil)
 }
 
 func (c *Client) deliverAck(p *Packet) {
@@ -799,7 +802,7 @@ func (c *Client) deliverAck(p *Packet) {
 	}
 }
 
-func (c *Client) dispatch(conn *engineio.Conn, p *Packet) {
+func (c *Client) dispatch(r *run, conn *engineio.Conn, p *Packet) {
 	name, args, err := p.Event()
 	if err != nil {
 		return // validated by the decoder
@@ -822,10 +825,10 @@ func (c *Client) dispatch(conn *engineio.Conn, p *Packet) {
 			})
 			return err
 		}
-		c.hook("OnEventWithAck", func() { c.opts.OnEventWithAck(name, args, ack) })
+		c.hook(r, "OnEventWithAck", func() { c.opts.OnEventWithAck(name, args, ack) })
 		return
 	}
 	if c.opts.OnEvent != nil {
-		c.hook("OnEvent", func() { c.opts.OnEvent(name, args) })
+		c.hook(r, "OnEvent", func() { c.opts.OnEvent(name, args) })
 	}
 }

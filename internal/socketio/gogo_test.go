@@ -479,3 +479,187 @@ func TestGoReconnectAttemptsExhausted(t *testing.T) {
 	default:
 	}
 }
+
+func TestGoPingTimeoutAndResume(t *testing.T) {
+	const interval, timeout = 100 * time.Millisecond, 100 * time.Millisecond
+	gs := startGoServer(t, ServerOptions{PingInterval: interval, PingTimeout: timeout})
+	discs := make(chan string, 4)
+	connects := make(chan struct{}, 4)
+	c := newTestClient(t, gs.URL, ClientOptions{
+		Reconnection: true,
+		Backoff:      fastBackoff,
+		OnDisconnect: func(r string, _ error) { discs <- r },
+		OnConnect:    func() { connects <- struct{}{} },
+	})
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-connects
+	gs.PauseHeartbeats()
+	paused := time.Now()
+	select {
+	case r := <-discs:
+		if r != ReasonPingTimeout {
+			t.Fatalf("reason %q", r)
+		}
+	case <-time.After(interval + timeout + time.Second):
+		t.Fatal("ping timeout not detected in time")
+	}
+	t.Logf("detected after %v", time.Since(paused))
+	gs.ResumeHeartbeats()
+	select {
+	case <-connects:
+	case <-ctx.Done():
+		t.Fatal("no reconnection")
+	}
+	if _, err := c.EmitWithAck(ctx, "echo", 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGoHeaderFuncAndQueryOnEveryDial(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	var n atomic.Int32
+	c := newTestClient(t, gs.URL, ClientOptions{
+		Header: http.Header{"X-Static": {"s"}},
+		HeaderFunc: func(context.Context) (http.Header, error) {
+			return http.Header{"Authorization": {fmt.Sprintf("Bearer %d", n.Add(1))}}, nil
+		},
+		Reconnection: true,
+		Backoff:      fastBackoff,
+	})
+	ctx := ctxT(t, 5*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	so := gs.next(t)
+	h := so.Request().Header
+	if h.Get("Authorization") != "Bearer 1" || h.Get("X-Static") != "s" {
+		t.Fatalf("headers %v", h)
+	}
+	gs.DropAll()
+	so = gs.next(t)
+	if got := so.Request().Header.Get("Authorization"); got != "Bearer 2" {
+		t.Fatalf("after reconnect: %q", got)
+	}
+}
+
+func TestGoHooksMayCallTheClient(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{
+		OnConnection: func(so *ServerSocket) { _ = so.Emit("hello", "x") },
+	})
+	results := make(chan error, 4)
+	var c *Client
+	c = newTestClient(t, gs.URL, ClientOptions{
+		OnEvent: func(ev string, args []json.RawMessage) {
+			if ev != "hello" {
+				return
+			}
+			// Emit works while connected; waiting for an ack from here
+			// would wait for this very goroutine.
+			results <- c.Emit(context.Background(), "echo", "from hook")
+			_, err := c.EmitWithAck(context.Background(), "echo")
+			results <- err
+			panic("handler bug") // recovered
+		},
+		OnDisconnect: func(string, error) {
+			results <- c.Emit(context.Background(), "x") // stopped: fails at once
+			_ = c.Close()                               // must not deadlock
+		},
+	})
+	ctx := ctxT(t, 5*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-results; err != nil {
+		t.Fatalf("Emit from hook: %v", err)
+	}
+	if err := <-results; !errors.Is(err, ErrWouldDeadlock) {
+		t.Fatalf("EmitWithAck from hook: %v", err)
+	}
+	so := gs.next(t)
+	so.Disconnect()
+	if err := <-results; !errors.Is(err, ErrStopped) {
+		t.Fatalf("Emit from OnDisconnect: %v", err)
+	}
+}
+
+func TestGoServerEmitWithAckToClient(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	c := newTestClient(t, gs.URL, ClientOptions{
+		OnEventWithAck: func(ev string, args []json.RawMessage, ack func(...any) error) {
+			_ = ack("re:"+strings.Trim(string(args[0]), `"`), []byte{7})
+			if err := ack("twice"); err == nil {
+				panic("second ack accepted")
+			}
+		},
+	})
+	ctx := ctxT(t, 5*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	so := gs.next(t)
+	args, err := so.EmitWithAck(ctx, "question", "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	if string(args[0]) != `"re:q"` || json.Unmarshal(args[1], &b) != nil || !bytes.Equal(b, []byte{7}) {
+		t.Fatalf("ack %s", args)
+	}
+	// A pending server-side ack fails when the client goes away.
+	done := make(chan error, 1)
+	c2 := newTestClient(t, gs.URL, ClientOptions{})
+	if err := c2.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	so2 := gs.next(t)
+	go func() {
+		_, err := so2.EmitWithAck(ctx, "no-answer")
+		done <- err
+	}()
+	_ = c2.Close()
+	if err := <-done; !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("pending server ack: %v", err)
+	}
+}
+
+func TestGoManyAcksInOrder(t *testing.T) {
+	var mu sync.Mutex
+	next := map[int]int{}
+	gs := startGoServer(t, ServerOptions{
+		OnConnection: func(so *ServerSocket) {
+			so.OnEvent(func(ev string, args []json.RawMessage, ack func(...any)) {
+				var s, n int
+				_ = json.Unmarshal(args[0], &s)
+				_ = json.Unmarshal(args[1], &n)
+				mu.Lock()
+				ok := next[s] == n
+				next[s] = n + 1
+				mu.Unlock()
+				ack(n, ok)
+			})
+		},
+	})
+	c := newTestClient(t, gs.URL, ClientOptions{})
+	ctx := ctxT(t, 30*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for s := 0; s < 4; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 500; n++ {
+				args, err := c.EmitWithAck(ctx, "seq", s, n)
+				if err != nil || string(args[1]) != "true" {
+					t.Errorf("stream %d #%d: %s %v", s, n, args, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
