@@ -120,7 +120,7 @@ const (
 type run struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	initial bool // no connection established yet in this run
+	initial bool   // no connection established yet in this run
 	gid     uint64 // id of the manager goroutine, for inHook
 	prev    chan struct{}
 	done    chan struct{}

@@ -565,7 +565,7 @@ func TestGoHooksMayCallTheClient(t *testing.T) {
 		},
 		OnDisconnect: func(string, error) {
 			results <- c.Emit(context.Background(), "x") // stopped: fails at once
-			_ = c.Close()                               // must not deadlock
+			_ = c.Close()                                // must not deadlock
 		},
 	})
 	ctx := ctxT(t, 5*time.Second)
