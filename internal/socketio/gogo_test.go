@@ -663,3 +663,89 @@ func TestGoManyAcksInOrder(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestGoEmitDuringNamespaceHandshakeIsHeld(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	got := make(chan string, 1)
+	gs := startGoServer(t, ServerOptions{
+		Authenticate: func(r *http.Request, auth json.RawMessage) (any, error) {
+			close(entered) // transport open, CONNECT received, reply pending
+			<-release
+			return "u", nil
+		},
+		OnConnection: func(so *ServerSocket) {
+			so.OnEvent(func(ev string, args []json.RawMessage, ack func(...any)) { got <- ev })
+		},
+	})
+	c := newTestClient(t, gs.URL, ClientOptions{})
+	ctx := ctxT(t, 5*time.Second)
+	connected := make(chan error, 1)
+	go func() { connected <- c.Connect(ctx) }()
+	<-entered
+	emitted := make(chan error, 1)
+	go func() { emitted <- c.Emit(ctx, "during-handshake") }()
+	select {
+	case err := <-emitted:
+		t.Fatalf("Emit went out before the CONNECT reply: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-connected; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-emitted; err != nil {
+		t.Fatal(err)
+	}
+	// An event before the reply would have made the server drop the
+	// connection instead of handling it.
+	if ev := <-got; ev != "during-handshake" {
+		t.Fatalf("server got %q", ev)
+	}
+}
+
+func TestGoRefusalOnReconnectStopsTheManager(t *testing.T) {
+	var accepted atomic.Int32
+	gs := startGoServer(t, ServerOptions{
+		Authenticate: func(r *http.Request, auth json.RawMessage) (any, error) {
+			if accepted.Add(1) > 1 {
+				return nil, &AuthError{Message: "token expired", Data: "renew"}
+			}
+			return "u", nil
+		},
+	})
+	var attempts atomic.Int32
+	connErrs := make(chan error, 4)
+	discs := make(chan string, 4)
+	c := newTestClient(t, gs.URL, ClientOptions{
+		Reconnection:       true,
+		Backoff:            fastBackoff,
+		OnReconnectAttempt: func(int) { attempts.Add(1) },
+		OnConnectError:     func(err error) { connErrs <- err },
+		OnDisconnect:       func(r string, _ error) { discs <- r },
+	})
+	ctx := ctxT(t, 5*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs.DropAll()
+	if r := <-discs; r != ReasonTransportClose {
+		t.Fatalf("reason %q", r)
+	}
+	err := <-connErrs
+	var ce *ConnectError
+	if !errors.As(err, &ce) || ce.Message != "token expired" || string(ce.Data) != `"renew"` {
+		t.Fatalf("OnConnectError: %v", err)
+	}
+	if err := c.Emit(ctx, "x"); !errors.Is(err, ErrStopped) || !errors.As(err, &ce) {
+		t.Fatalf("Emit after refusal: %v", err)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Fatalf("%d reconnection attempts, want 1", n)
+	}
+	select {
+	case err := <-connErrs:
+		t.Fatalf("second connect error %v", err)
+	default:
+	}
+}
