@@ -187,17 +187,17 @@ func TestGroupIsContiguous(t *testing.T) {
 }
 
 func TestHeartbeatKeepsConnectionAlive(t *testing.T) {
-	_, hs, conns := testServer(t, ServerOptions{PingInterval: 20 * time.Millisecond, PingTimeout: 30 * time.Millisecond})
+	_, hs, conns := testServer(t, ServerOptions{PingInterval: 20 * time.Millisecond, PingTimeout: 250 * time.Millisecond})
 	c := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
-	// Twenty ping rounds: a missing pong would end the server side within
-	// 50 ms, a missing ping the client side.
+	// About twenty ping rounds: a missing pong would end the server side
+	// within 270 ms, a missing ping the client side.
 	select {
 	case <-sc.Done():
 		t.Fatalf("server ended the connection: %v", sc.Err())
 	case <-c.Done():
 		t.Fatalf("client ended the connection: %v", c.Err())
-	case <-time.After(400 * time.Millisecond):
+	case <-time.After(500 * time.Millisecond):
 	}
 	if c.Err() != nil || sc.Err() != nil {
 		t.Fatalf("unexpected errors %v / %v", c.Err(), sc.Err())

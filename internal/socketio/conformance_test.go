@@ -349,15 +349,7 @@ func TestNodeRestartReconnects(t *testing.T) {
 		pending <- err
 	}()
 	// Let the unanswered emit reach the server before the crash.
-	for {
-		c.mu.Lock()
-		n := len(c.acks)
-		c.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitPendingAcks(t, c, 1)
 	ns.Kill()
 	x := d.next(t, 5*time.Second)
 	if x.reason != ReasonTransportClose && x.reason != ReasonTransportError {
@@ -532,7 +524,7 @@ func TestNodeParseErrorReconnects(t *testing.T) {
 // (testdata/conformance/client.js) against the Go server.
 func TestNodeClientAgainstGoServer(t *testing.T) {
 	node := requireNode(t)
-	gs := startGoServer(t, ServerOptions{PingInterval: 300 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
+	gs := startGoServer(t, ServerOptions{PingInterval: 500 * time.Millisecond, PingTimeout: 2 * time.Second})
 	ctx := ctxT(t, 30*time.Second)
 	cmd := exec.CommandContext(ctx, node, "client.js", gs.URL)
 	cmd.Dir = conformanceDir

@@ -322,20 +322,8 @@ func TestGoPendingAcksFailOnDisconnect(t *testing.T) {
 			errs <- err
 		}()
 	}
-	// Wait until the server has all of them pending before the drop.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c.mu.Lock()
-		k := len(c.acks)
-		c.mu.Unlock()
-		if k == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d acks pending", k)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Wait until all of them are pending before the drop.
+	waitPendingAcks(t, c, n)
 	so.DropConnection()
 	for i := 0; i < n; i++ {
 		err := <-errs
@@ -481,7 +469,7 @@ func TestGoReconnectAttemptsExhausted(t *testing.T) {
 }
 
 func TestGoPingTimeoutAndResume(t *testing.T) {
-	const interval, timeout = 100 * time.Millisecond, 100 * time.Millisecond
+	const interval, timeout = 100 * time.Millisecond, 300 * time.Millisecond
 	gs := startGoServer(t, ServerOptions{PingInterval: interval, PingTimeout: timeout})
 	discs := make(chan string, 4)
 	connects := make(chan struct{}, 4)
@@ -747,5 +735,23 @@ func TestGoRefusalOnReconnectStopsTheManager(t *testing.T) {
 	case err := <-connErrs:
 		t.Fatalf("second connect error %v", err)
 	default:
+	}
+}
+
+// waitPendingAcks waits until n acks are registered (their events sent).
+func waitPendingAcks(t *testing.T, c *Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		k := len(c.acks)
+		c.mu.Unlock()
+		if k == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acks pending, want %d", k, n)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -3,7 +3,7 @@
 //
 //   node server.js <port>      (or PORT=<port> node server.js)
 //
-// Environment: SIO_PING_INTERVAL, SIO_PING_TIMEOUT (ms; defaults 1000/500).
+// Environment: SIO_PING_INTERVAL, SIO_PING_TIMEOUT (ms; defaults 1000/2000).
 // Prints "READY <port>" on stdout once listening on 127.0.0.1.
 "use strict";
 
@@ -12,7 +12,7 @@ const { Server } = require("socket.io");
 
 const port = Number(process.argv[2] || process.env.PORT || 0);
 const pingInterval = Number(process.env.SIO_PING_INTERVAL || 1000);
-const pingTimeout = Number(process.env.SIO_PING_TIMEOUT || 500);
+const pingTimeout = Number(process.env.SIO_PING_TIMEOUT || 2000);
 
 const httpServer = http.createServer((req, res) => {
   res.writeHead(404);
