@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // EncodeArgs encodes values as a JSON array, taking every []byte out as a
@@ -45,7 +46,13 @@ func marshal(v any) ([]byte, error) {
 
 // EventPacket builds an EVENT (or BINARY_EVENT) packet for namespace nsp.
 // id may be nil.
+//
+// The event name must be valid UTF-8: JSON cannot carry anything else
+// unchanged.
 func EventPacket(nsp string, id *uint64, event string, args ...any) (*Packet, error) {
+	if !utf8.ValidString(event) {
+		return nil, fmt.Errorf("socketio: event name %q is not valid UTF-8", event)
+	}
 	vals := make([]any, 0, len(args)+1)
 	vals = append(vals, event)
 	vals = append(vals, args...)

@@ -416,13 +416,11 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	if c.inHook() {
 		return nil, ErrWouldDeadlock
 	}
-	vals := make([]any, 0, len(args)+1)
-	vals = append(vals, event)
-	vals = append(vals, args...)
-	data, att, err := EncodeArgs(vals...)
+	proto, err := EventPacket(c.nsp, nil, event, args...)
 	if err != nil {
 		return nil, err
 	}
+	data, att := proto.Data, proto.Attachments
 	for {
 		conn, err := c.waitConnected(ctx)
 		if err != nil {

@@ -73,6 +73,9 @@ func (e *ConnectError) Error() string {
 func parseConnectError(data json.RawMessage) *ConnectError {
 	var s string
 	if firstByte(data) == '"' && json.Unmarshal(data, &s) == nil {
+		if s == "" {
+			s = "connection refused"
+		}
 		return &ConnectError{Message: s}
 	}
 	var obj struct {

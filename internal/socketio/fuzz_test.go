@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
@@ -142,6 +143,12 @@ func FuzzEncodeRoundTrip(f *testing.F) {
 			return
 		}
 		p, err := EventPacket(nsp, NewID(uint64(len(bin))), event, json.RawMessage(arg), bin)
+		if !utf8.ValidString(event) {
+			if err == nil {
+				t.Fatalf("invalid UTF-8 event name %q accepted", event)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("EventPacket: %v", err)
 		}
