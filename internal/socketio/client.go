@@ -308,6 +308,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.state != stateClosed {
 		c.setState(stateClosed, ErrClosed)
+		c.failAcks(&DisconnectError{Reason: ReasonClientDisconnect, Err: ErrClosed})
 		if c.cur != nil {
 			c.cur.cancel()
 		}

@@ -755,3 +755,23 @@ func waitPendingAcks(t *testing.T, c *Client, n int) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestGoCloseFailsPendingAcks(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	c := newTestClient(t, gs.URL, ClientOptions{})
+	ctx := ctxT(t, 5*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.EmitWithAck(ctx, "no-handler-never-acks")
+		errc <- err
+	}()
+	waitPendingAcks(t, c, 1)
+	_ = c.Close()
+	err := <-errc
+	if !errors.Is(err, ErrDisconnected) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("pending ack after Close: %v", err)
+	}
+}
