@@ -60,12 +60,18 @@ func (t PacketType) binary() bool { return t == PacketBinaryEvent || t == Packet
 // in the reference decoder.
 const DefaultMaxAttachments = 10
 
+var reservedEvents = [...]string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+
 // ReservedEvents are the event names a client may not emit and a decoder
-// rejects.
-var ReservedEvents = []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+// rejects. It is a copy for reading: changing it has no effect (use
+// IsReserved).
+var ReservedEvents = append([]string(nil), reservedEvents[:]...)
+
+// IsReserved reports whether name is a reserved event name.
+func IsReserved(name string) bool { return isReserved(name) }
 
 func isReserved(name string) bool {
-	for _, r := range ReservedEvents {
+	for _, r := range reservedEvents {
 		if r == name {
 			return true
 		}
