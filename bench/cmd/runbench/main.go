@@ -1,0 +1,526 @@
+// Command runbench is the benchmark harness behind `make bench`.
+//
+// It starts the Node benchmark server (bench/server.js, the official
+// socket.io 4.8 server), then runs the same workloads with three clients,
+// each workload in a fresh process of its own so that CPU time and memory are
+// the client's own:
+//
+//   - go:    the Go SDK's Socket (bench/cmd/goclient)
+//   - js:    the official socket.io-client 4.8 in Node (bench/jsclient.js)
+//   - floor: bare coder/websocket with pre-encoded frames (bench/cmd/floor)
+//
+// It repeats everything -reps times (clients in rotating order), takes
+// medians, runs the Go micro-benchmarks (go test -bench -benchmem), prints
+// one markdown table, writes it with the machine and versions between the
+// generated-section markers of docs/benchmarks.md (the rest of that file is
+// kept), and draws docs/benchmarks.svg.
+//
+//	go run ./bench/cmd/runbench [-reps 5] [-quick] [-clients go,js,floor]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	messaging "github.com/symbia-labs/messaging-go"
+	"github.com/symbia-labs/messaging-go/bench/internal/load"
+	"github.com/symbia-labs/messaging-go/bench/internal/report"
+)
+
+const module = "github.com/symbia-labs/messaging-go"
+
+type options struct {
+	reps        int
+	quick       bool
+	clients     []string
+	workloads   []string
+	out, svg    string
+	goBench     bool
+	benchCount  int
+	benchTime   string
+	sizes       map[string]int
+	warmup      int
+	write       bool
+	processTime time.Duration
+}
+
+func main() {
+	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "runbench: "+format+"\n", args...) }
+	var o options
+	var clients, workloads string
+	flag.IntVar(&o.reps, "reps", 5, "repeats of every workload and client (medians are reported)")
+	flag.BoolVar(&o.quick, "quick", false, "small sizes, one repeat, no micro-benchmarks, nothing written (a smoke run)")
+	flag.StringVar(&clients, "clients", "go,js,floor", "clients to run")
+	flag.StringVar(&workloads, "workloads", "seq,inflight,fanout,idle", "workloads to run")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown report (its generated section is replaced)")
+	flag.StringVar(&o.svg, "svg", "docs/benchmarks.svg", "chart")
+	flag.BoolVar(&o.goBench, "gobench", true, "run the go test -bench micro-benchmarks")
+	flag.IntVar(&o.benchCount, "benchcount", 5, "go test -count for the micro-benchmarks")
+	flag.StringVar(&o.benchTime, "benchtime", "300ms", "go test -benchtime for the micro-benchmarks")
+	flag.IntVar(&o.warmup, "warmup", 1000, "messages before measuring")
+	nSeq := flag.Int("n-seq", 5000, "sequential acked messages")
+	nInflight := flag.Int("n-inflight", 30000, "acked messages with 50 in flight")
+	nFanout := flag.Int("n-fanout", 2000, "messages fanned out to 20 receivers")
+	nIdle := flag.Int("n-idle", 1000, "idle connections")
+	flag.BoolVar(&o.write, "write", true, "write the report and the chart")
+	flag.DurationVar(&o.processTime, "process-timeout", 3*time.Minute, "limit for one client process")
+	flag.Parse()
+	o.clients = strings.Split(clients, ",")
+	o.workloads = strings.Split(workloads, ",")
+	o.sizes = map[string]int{load.Seq: *nSeq, load.InFlight: *nInflight, load.Fanout: *nFanout, load.Idle: *nIdle}
+	if o.quick {
+		o.reps, o.goBench, o.write, o.warmup = 1, false, false, 100
+		o.sizes = map[string]int{load.Seq: 300, load.InFlight: 500, load.Fanout: 100, load.Idle: 50}
+	}
+	if err := run(o, log); err != nil {
+		log("%v", err)
+		os.Exit(1)
+	}
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module "+module+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the messaging-go module")
+		}
+		dir = parent
+	}
+}
+
+func run(o options, log func(string, ...any)) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	started := time.Now()
+	env := probeEnv()
+
+	node, nodeErr := exec.LookPath("node")
+	if nodeErr == nil {
+		if _, err := os.Stat("testdata/conformance/node_modules/socket.io-client/package.json"); err != nil {
+			nodeErr = errors.New("testdata/conformance/node_modules missing (npm ci --prefix testdata/conformance)")
+		}
+	}
+	if nodeErr != nil {
+		return fmt.Errorf("the benchmark server runs on Node: %v", nodeErr)
+	}
+
+	tmp, err := os.MkdirTemp("", "messaging-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	log("building the Go clients")
+	bins := map[string][]string{}
+	for _, c := range []string{"goclient", "floor"} {
+		out := filepath.Join(tmp, c)
+		cmd := exec.Command("go", "build", "-o", out, "./bench/cmd/"+c)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build %s: %w", c, err)
+		}
+		bins[c] = []string{out}
+	}
+	commands := map[string][]string{
+		report.Go:    bins["goclient"],
+		report.Floor: bins["floor"],
+		report.JS:    {node, "--expose-gc", "bench/jsclient.js"},
+	}
+
+	srv, url, err := startServer(node)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = srv.Process.Signal(os.Interrupt)
+		_ = srv.Wait()
+	}()
+	log("server %s; %d repeats of %v with %v", url, o.reps, o.workloads, o.clients)
+	env.LoadBefore = loadAvg()
+
+	var samples []load.Result
+	var failures []string
+	for rep := range o.reps {
+		for _, w := range o.workloads {
+			order := slices.Clone(o.clients)
+			// Rotate the order every repeat, so no client always runs
+			// right after the same other one.
+			k := (rep + slices.Index(o.workloads, w)) % len(order)
+			order = append(order[k:], order[:k]...)
+			for _, c := range order {
+				argv := append(slices.Clone(commands[c]),
+					"-url", url, "-workload", w, "-n", strconv.Itoa(o.sizes[w]),
+					"-warmup", strconv.Itoa(o.warmup), "-inflight", "50", "-receivers", "20",
+					"-timeout", o.processTime.String())
+				res, err := runClient(argv, o.processTime+30*time.Second)
+				if err != nil {
+					msg := fmt.Sprintf("repeat %d, %s, %s: %v", rep+1, w, c, err)
+					log("FAILED %s", msg)
+					failures = append(failures, msg)
+					continue
+				}
+				log("repeat %d %-8s %-5s %s", rep+1, w, c, brief(res))
+				samples = append(samples, res)
+			}
+		}
+	}
+	env.LoadAfter = loadAvg()
+
+	var benches []report.GoBench
+	var benchOut []byte
+	if o.goBench {
+		log("go test -bench (count %d)", o.benchCount)
+		benchOut, err = goBench(o)
+		if err != nil {
+			log("micro-benchmarks failed: %v\n%s", err, benchOut)
+			failures = append(failures, "go test -bench: "+err.Error())
+		}
+		benches = report.ParseGoBench(bytes.NewReader(benchOut))
+		env.LoadAfterBench = loadAvg()
+	}
+	env.Duration = time.Since(started).Round(time.Second)
+
+	rows := report.Build(samples)
+	var table bytes.Buffer
+	report.Table(&table, rows)
+	fmt.Println()
+	fmt.Print(table.String())
+	if len(benches) > 0 {
+		fmt.Println()
+		report.GoBenchTable(os.Stdout, benches, module)
+	}
+	for _, f := range failures {
+		fmt.Println("FAILED:", f)
+	}
+	if !o.write {
+		return nil
+	}
+	if err := writeReport(o, env, rows, samples, benches, failures); err != nil {
+		return err
+	}
+	f, err := os.Create(o.svg)
+	if err != nil {
+		return err
+	}
+	sub := fmt.Sprintf("%s · %d cores · Go %s · Node %s · socket.io %s · medians of %d runs", env.CPU, env.Cores, env.GoVersion, env.NodeVersion, env.SocketIOClient, o.reps)
+	if err := report.Chart(f, rows, sub); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	log("wrote %s and %s in %s", o.out, o.svg, env.Duration)
+	if len(failures) > 0 {
+		return fmt.Errorf("%d runs failed", len(failures))
+	}
+	return nil
+}
+
+func brief(r load.Result) string {
+	switch {
+	case r.RSSPerConn != 0:
+		return fmt.Sprintf("%.1f KiB/conn", r.RSSPerConn)
+	case r.P99 != 0:
+		return fmt.Sprintf("%.0f msgs/s p50 %.0fµs p99 %.0fµs cpu %.1fµs/msg", r.Rate, r.P50, r.P99, r.CPU)
+	default:
+		return fmt.Sprintf("%.0f msgs/s cpu %.1fµs/msg", r.Rate, r.CPU)
+	}
+}
+
+// startServer runs bench/server.js on a free port.
+func startServer(node string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(node, "bench/server.js", "0")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- p
+			}
+		}
+	}()
+	select {
+	case p := <-ready:
+		return cmd, "http://127.0.0.1:" + strings.TrimSpace(p), nil
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, "", errors.New("bench/server.js did not print READY within 20 s")
+	}
+}
+
+// runClient runs one client process and reads its JSON result.
+func runClient(argv []string, timeout time.Duration) (load.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return load.Result{}, fmt.Errorf("%w: %s", err, firstLines(stderr.String(), 4))
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var res load.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		return res, fmt.Errorf("bad result %q: %w", lines[len(lines)-1], err)
+	}
+	return res, nil
+}
+
+func firstLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[:n]
+	}
+	return strings.Join(l, " | ")
+}
+
+// benchPackages hold the *_bench_test.go micro-benchmarks.
+var benchPackages = []string{".", "./internal/socketio", "./internal/engineio"}
+
+func goBench(o options) ([]byte, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem",
+		"-count", strconv.Itoa(o.benchCount), "-benchtime", o.benchTime}, benchPackages...)
+	cmd := exec.Command("go", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// machine and versions
+
+type envInfo struct {
+	CPU, Kernel, GoVersion, NodeVersion, SocketIOClient, SocketIOServer, Websocket, Commit string
+	Cores                                                                                  int
+	MemGiB                                                                                 float64
+	LoadBefore, LoadAfter, LoadAfterBench                                                  string
+	Date                                                                                   time.Time
+	Duration                                                                               time.Duration
+}
+
+func probeEnv() envInfo {
+	e := envInfo{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Date: time.Now().UTC()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindSubmatch(b); m != nil {
+			e.CPU = strings.TrimSpace(string(m[1]))
+		}
+	}
+	if e.CPU == "" {
+		e.CPU = runtime.GOARCH
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		e.Kernel = runtime.GOOS + " " + strings.TrimSpace(string(b))
+	} else {
+		e.Kernel = runtime.GOOS
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if m := regexp.MustCompile(`MemTotal:\s+(\d+) kB`).FindSubmatch(b); m != nil {
+			kb, _ := strconv.ParseFloat(string(m[1]), 64)
+			e.MemGiB = kb / (1 << 20)
+		}
+	}
+	if out, err := exec.Command("node", "--version").Output(); err == nil {
+		e.NodeVersion = strings.TrimSpace(string(out))
+	}
+	e.SocketIOClient = pkgVersion("socket.io-client")
+	e.SocketIOServer = pkgVersion("socket.io")
+	if b, err := os.ReadFile("go.mod"); err == nil {
+		if m := regexp.MustCompile(`github.com/coder/websocket (v\S+)`).FindSubmatch(b); m != nil {
+			e.Websocket = string(m[1])
+		}
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		e.Commit = strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			e.Commit += " (with uncommitted changes)"
+		}
+	}
+	return e
+}
+
+func pkgVersion(name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata/conformance/node_modules", name, "package.json"))
+	if err != nil {
+		return "?"
+	}
+	var p struct{ Version string }
+	_ = json.Unmarshal(b, &p)
+	return p.Version
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// the report
+
+const (
+	beginMark = "<!-- BEGIN GENERATED: bench/cmd/runbench replaces this section on every run -->"
+	endMark   = "<!-- END GENERATED -->"
+)
+
+const skeleton = `# Benchmarks
+
+How much the Go SDK costs the services that embed it, measured side by side
+with the reference JavaScript client and with a bare WebSocket floor. Run it
+with ` + "`make bench`" + `; the section between the markers below is written by the
+harness (` + "`bench/cmd/runbench`" + `), the rest of this file by people.
+
+` + beginMark + "\n" + endMark + "\n"
+
+func writeReport(o options, env envInfo, rows []report.Row, samples []load.Result, benches []report.GoBench, failures []string) error {
+	var g bytes.Buffer
+	w := &g
+	fmt.Fprintf(w, "## Latest run\n\n")
+	fmt.Fprintf(w, "%s, `make bench` (%d repeats, medians; ± is the largest distance of a repeat from the median), took %s.\n\n",
+		env.Date.Format("2006-01-02 15:04 UTC"), o.reps, env.Duration)
+	fmt.Fprintf(w, "| machine | |\n|---|---|\n")
+	fmt.Fprintf(w, "| CPU | %s, %d cores, %.1f GiB RAM, %s |\n", env.CPU, env.Cores, env.MemGiB, env.Kernel)
+	fmt.Fprintf(w, "| load average (1/5/15 min) | before %s · after the client runs %s", env.LoadBefore, env.LoadAfter)
+	if env.LoadAfterBench != "" {
+		fmt.Fprintf(w, " · after the micro-benchmarks %s", env.LoadAfterBench)
+	}
+	fmt.Fprintf(w, " |\n")
+	fmt.Fprintf(w, "| Go SDK | messaging-go %s at %s, %s, coder/websocket %s |\n", messaging.Version, env.Commit, env.GoVersion, env.Websocket)
+	fmt.Fprintf(w, "| JS client | socket.io-client %s on Node %s |\n", env.SocketIOClient, env.NodeVersion)
+	fmt.Fprintf(w, "| server | socket.io %s on Node %s (`bench/server.js`), shared by all clients |\n", env.SocketIOServer, env.NodeVersion)
+	fmt.Fprintf(w, "| sizes | sequential %d, 50 in flight %d, fan-out %d messages × 20 receivers, idle %d connections; %d warm-up messages |\n\n",
+		o.sizes[load.Seq], o.sizes[load.InFlight], o.sizes[load.Fanout], o.sizes[load.Idle], o.warmup)
+	fmt.Fprintf(w, "![benchmark chart](benchmarks.svg)\n\n")
+	report.Table(w, rows)
+	fmt.Fprintln(w)
+	if len(failures) > 0 {
+		fmt.Fprintf(w, "Failed runs (left out of the medians):\n\n")
+		for _, f := range failures {
+			fmt.Fprintf(w, "- %s\n", f)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(benches) > 0 {
+		fmt.Fprintf(w, "### Micro-benchmarks (`go test -bench . -benchmem`, median of %d)\n\n", o.benchCount)
+		report.GoBenchTable(w, benches, module)
+		fmt.Fprintln(w)
+		sdk, ok1 := report.FindGoBench(benches, "BenchmarkREST/sdk")
+		bare, ok2 := report.FindGoBench(benches, "BenchmarkREST/nethttp")
+		if ok1 && ok2 {
+			ratio := sdk.NsOp.Median / bare.NsOp.Median
+			st := "✅ met"
+			if ratio > 1.25 {
+				st = "❌ missed"
+			}
+			fmt.Fprintf(w, "REST overhead: the SDK's `SendMessage` takes %.2f× the time of a bare `net/http` call with the same body (target ≤ 1.25×: %s); %s vs %s allocs/op.\n\n",
+				ratio, st, strconv.FormatFloat(sdk.AllocsOp.Median, 'f', 0, 64), strconv.FormatFloat(bare.AllocsOp.Median, 'f', 0, 64))
+		}
+	}
+	fmt.Fprintf(w, "<details><summary>Every repeat</summary>\n\n")
+	fmt.Fprintf(w, "| metric | client | repeats |\n|---|---|---|\n")
+	for _, r := range rows {
+		for _, cl := range report.Clients {
+			var vs []string
+			for _, s := range samples {
+				if s.Client == cl.Name && s.Workload == r.Workload {
+					vs = append(vs, strconv.FormatFloat(r.Get(s), 'f', 1, 64))
+				}
+			}
+			if len(vs) > 0 {
+				fmt.Fprintf(w, "| %s (%s) | %s | %s |\n", r.Label, r.Unit, cl.Name, strings.Join(vs, ", "))
+			}
+		}
+	}
+	diag := diagnostics(samples)
+	if diag != "" {
+		fmt.Fprintf(w, "\nDiagnostics (medians): %s\n", diag)
+	}
+	fmt.Fprintf(w, "\n</details>\n")
+
+	old, err := os.ReadFile(o.out)
+	if errors.Is(err, os.ErrNotExist) {
+		old, err = []byte(skeleton), nil
+	}
+	if err != nil {
+		return err
+	}
+	doc := string(old)
+	i, j := strings.Index(doc, beginMark), strings.Index(doc, endMark)
+	if i < 0 || j < i {
+		doc = strings.TrimRight(doc, "\n") + "\n\n" + beginMark + "\n" + endMark + "\n"
+		i, j = strings.Index(doc, beginMark), strings.Index(doc, endMark)
+	}
+	doc = doc[:i+len(beginMark)] + "\n" + g.String() + doc[j:]
+	return os.WriteFile(o.out, []byte(doc), 0o644)
+}
+
+// diagnostics summarises the Extra fields of the idle and fan-out runs.
+func diagnostics(samples []load.Result) string {
+	keys := map[string][]string{
+		load.Idle:   {"heap_inuse_kib_per_conn", "stack_kib_per_conn", "goroutines_per_conn", "heap_used_kib_per_conn", "rss_base_mib"},
+		load.Fanout: {"deliveries_per_s", "cpu_us_per_delivery"},
+	}
+	var parts []string
+	for _, w := range []string{load.Idle, load.Fanout} {
+		for _, cl := range report.Clients {
+			var kv []string
+			for _, k := range keys[w] {
+				var vs []float64
+				for _, s := range samples {
+					if s.Client == cl.Name && s.Workload == w {
+						if v, ok := s.Extra[k]; ok {
+							vs = append(vs, v)
+						}
+					}
+				}
+				if len(vs) > 0 {
+					kv = append(kv, fmt.Sprintf("%s %.1f", k, report.Summarize(vs).Median))
+				}
+			}
+			if len(kv) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s: %s", w, cl.Name, strings.Join(kv, ", ")))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
