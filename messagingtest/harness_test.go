@@ -213,7 +213,14 @@ func (e *env) tryDial(auth any, opts ...func(*socketio.ClientOptions)) (*sock, e
 	e.t.Cleanup(func() { _ = s.c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s, s.c.Connect(ctx)
+	if err := s.c.Connect(ctx); err != nil {
+		return s, err
+	}
+	// The server announces a new socket (participant:online) just after its
+	// CONNECT reply; a round trip makes sure it did before the test goes on,
+	// so that a socket dialled next does not see this one's announcement.
+	_, err := s.c.EmitWithAck(ctx, "watch:conversation", "sync")
+	return s, err
 }
 
 func (e *env) dialAs(token string) *sock {

@@ -416,11 +416,18 @@ func sleep(d time.Duration, done <-chan struct{}) {
 	}
 }
 
+// arrive counts a REST request in and returns the latency to apply.
+func (s *Server) arrive() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	return s.latency
+}
+
 // takeFailure consumes one injected failure, if any is pending.
 func (s *Server) takeFailure() (status int, retryAfter time.Duration, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests++
 	if s.failN == 0 {
 		return 0, 0, false
 	}
@@ -441,7 +448,7 @@ func (s *Server) handler(r *run) http.Handler {
 			r.sock.ServeHTTP(w, req)
 			return
 		}
-		sleep(s.currentLatency(), r.done)
+		sleep(s.arrive(), r.done)
 		if status, wait, ok := s.takeFailure(); ok {
 			if wait > 0 {
 				w.Header().Set("Retry-After", fmt.Sprint(int64((wait+time.Second-1)/time.Second)))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 
 	messaging "github.com/symbia-labs/messaging-go"
 	"github.com/symbia-labs/messaging-go/internal/socketio"
@@ -52,42 +53,65 @@ func (l *socketLayer) pauseHeartbeats(pause bool) {
 	}
 }
 
+// authenticate accepts a socket whose credential is known. It also does
+// the connection's room work, which the service does just after its CONNECT
+// reply: joining the room of every conversation of the principal, so that
+// every broadcast made once the client sees the connection reaches it.
 func (l *socketLayer) authenticate(r *http.Request, auth json.RawMessage) (any, error) {
 	p, ok := l.s.authenticateSocket(r, auth)
 	if !ok {
 		return nil, errAuthRequired
 	}
-	return p, nil
-}
-
-// sockConn is one connected socket.
-type sockConn struct {
-	l    *socketLayer
-	so   *socketio.ServerSocket
-	user Principal
-}
-
-func (c *sockConn) emit(event string, payload []byte) {
-	_ = c.so.Emit(event, json.RawMessage(payload))
-}
-
-// onConnection joins the socket to the room of every conversation of its
-// principal and tells those rooms it is online, as the service does.
-func (l *socketLayer) onConnection(so *socketio.ServerSocket) {
 	s := l.s
-	c := &sockConn{l: l, so: so, user: so.Principal().(Principal)}
+	c := &sockConn{l: l, user: p}
 	s.hub.add(c)
 	s.mu.Lock()
 	s.conns++
 	s.mu.Unlock()
+	c.convs = s.store.conversationsOf(p.ID)
+	s.cache.fill(p.ID, c.convs)
+	for _, id := range c.convs {
+		s.hub.join(c, roomOf(id))
+	}
+	return c, nil
+}
+
+// sockConn is one connected socket.
+type sockConn struct {
+	l     *socketLayer
+	user  Principal
+	convs []string // the conversations joined at connect time
+
+	mu      sync.Mutex
+	so      *socketio.ServerSocket // nil until the CONNECT reply was sent
+	pending [][2]any               // emits made before that, in order
+}
+
+func (c *sockConn) emit(event string, payload []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.so == nil {
+		c.pending = append(c.pending, [2]any{event, payload})
+		return
+	}
+	_ = c.so.Emit(event, json.RawMessage(payload))
+}
+
+// onConnection attaches the socket, then tells the principal's rooms it is
+// online, as the service does.
+func (l *socketLayer) onConnection(so *socketio.ServerSocket) {
+	c := so.Principal().(*sockConn)
+	c.mu.Lock()
+	c.so = so
+	for _, e := range c.pending {
+		_ = so.Emit(e[0].(string), json.RawMessage(e[1].([]byte)))
+	}
+	c.pending = nil
+	c.mu.Unlock()
 	so.OnDisconnect(c.onDisconnect)
 	so.OnEvent(c.onEvent)
-
-	convs := s.store.conversationsOf(c.user.ID)
-	s.cache.fill(c.user.ID, convs)
-	for _, id := range convs {
-		s.hub.join(c, roomOf(id))
-		s.hub.toRoom(roomOf(id), c, messaging.EventParticipantOnline, c.participantEvent(marshal(id)))
+	for _, id := range c.convs {
+		l.s.hub.toRoom(roomOf(id), c, messaging.EventParticipantOnline, c.participantEvent(marshal(id)))
 	}
 }
 
