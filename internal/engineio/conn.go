@@ -1,11 +1,13 @@
 package engineio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,10 +83,11 @@ type conn struct {
 	ws   *websocket.Conn
 	role role
 
-	// wctx bounds writes; cancelled on abrupt termination and after a
-	// graceful close. rctx bounds reads; cancelling it aborts a blocked read.
-	wctx, rctx       context.Context
-	wcancel, rcancel context.CancelFunc
+	// Reads and writes run under context.Background(): coder/websocket
+	// registers a context.AfterFunc for every frame read or written under a
+	// cancellable context (three allocations per frame), and cancelling it
+	// only closes the connection, which ws.CloseNow does as well. So a
+	// blocked read or write is aborted with ws.CloseNow.
 
 	writeTimeout   time.Duration // per write; 0 = none
 	peerMaxPayload int64         // 0 = unknown/unlimited
@@ -128,8 +131,6 @@ func newConn(ws *websocket.Conn, r role) *conn {
 		pongRecv:   make(chan struct{}, 1),
 		hbChange:   make(chan struct{}, 1),
 	}
-	c.wctx, c.wcancel = context.WithCancel(context.Background())
-	c.rctx, c.rcancel = context.WithCancel(context.Background())
 	return c
 }
 
@@ -152,8 +153,6 @@ func (c *conn) start(inlineReader bool) {
 
 func (c *conn) exited() {
 	if c.live.Add(-1) == 0 {
-		c.wcancel()
-		c.rcancel()
 		if c.onEnd != nil {
 			c.onEnd()
 		}
@@ -179,9 +178,7 @@ func (c *conn) terminate(reason string, cause error, graceful bool) bool {
 		c.pingTimer.Stop()
 	}
 	if !graceful {
-		c.wcancel()
-		c.rcancel()
-		_ = c.ws.CloseNow()
+		_ = c.ws.CloseNow() // aborts a blocked read or write
 	}
 	return true
 }
@@ -198,17 +195,17 @@ func (c *conn) closeGracefully() {
 	select {
 	case <-c.writerDone:
 	case <-t.C:
-		c.wcancel() // abort a write stuck on a dead peer
+		_ = c.ws.CloseNow() // abort a write stuck on a dead peer
 		<-c.writerDone
 	}
 	t.Stop()
-	// If the peer does not answer the close frame in time, aborting the
-	// pending read makes the library drop the network connection, which
-	// also ends Close's wait for the peer.
-	watchdog := time.AfterFunc(closeGrace, c.rcancel)
+	// If the peer does not answer the close frame in time, dropping the
+	// network connection ends Close's wait for the peer and the pending
+	// read.
+	watchdog := time.AfterFunc(closeGrace, func() { _ = c.ws.CloseNow() })
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	watchdog.Stop()
-	c.rcancel()
+	_ = c.ws.CloseNow()
 	<-c.done
 }
 
@@ -352,30 +349,52 @@ func (c *conn) pingExpired() bool {
 	return time.Now().Round(0).After(last.Add(c.pingInterval + c.pingTimeout))
 }
 
-func (c *conn) writeMsg(m Message) error {
-	ctx := c.wctx
+// writeCtx is the context of one write: no deadline on a client (see the
+// comment on conn.ws), writeTimeout on a server.
+func (c *conn) writeCtx() (context.Context, context.CancelFunc) {
 	if c.writeTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.writeTimeout)
-		defer cancel()
+		return context.WithTimeout(context.Background(), c.writeTimeout)
 	}
+	return context.Background(), func() {}
+}
+
+// scratch buffers for framing text messages ("4" + data) and for reading
+// frames. They are pooled rather than kept per connection, so that an idle
+// connection holds none.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooled is the largest scratch buffer returned to the pool.
+const maxPooled = 64 << 10
+
+func putScratch(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		scratch.Put(b)
+	}
+}
+
+func (c *conn) writeMsg(m Message) error {
+	ctx, cancel := c.writeCtx()
+	defer cancel()
 	if m.Binary {
 		return c.ws.Write(ctx, websocket.MessageBinary, m.Data)
 	}
-	buf := make([]byte, 0, len(m.Data)+1)
-	buf = append(buf, packetMessage)
-	buf = append(buf, m.Data...)
-	return c.ws.Write(ctx, websocket.MessageText, buf)
+	// ws.Write copies the payload into its own buffer before returning, so
+	// the framed copy can go back to the pool at once.
+	bp := scratch.Get().(*[]byte)
+	buf := append(append((*bp)[:0], packetMessage), m.Data...)
+	err := c.ws.Write(ctx, websocket.MessageText, buf)
+	*bp = buf
+	putScratch(bp)
+	return err
 }
 
+var controlFrames = [...][]byte{packetPing: {packetPing}, packetPong: {packetPong}}
+
 func (c *conn) writeControl(b byte) error {
-	ctx := c.wctx
-	if c.writeTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.writeTimeout)
-		defer cancel()
-	}
-	return c.ws.Write(ctx, websocket.MessageText, []byte{b})
+	ctx, cancel := c.writeCtx()
+	defer cancel()
+	// ws.Write does not modify the payload (a client masks its copy).
+	return c.ws.Write(ctx, websocket.MessageText, controlFrames[b])
 }
 
 // failQueue completes every queued item with ErrNotSent. Called by the
@@ -532,7 +551,7 @@ func (c *conn) readLoop() {
 		notify(c.rnotify)
 	}()
 	for {
-		typ, data, err := c.ws.Read(c.rctx)
+		typ, data, err := c.readFrame()
 		if err != nil {
 			c.terminate(classify(err), err, false)
 			return
@@ -568,6 +587,35 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// readFrame reads one WebSocket message. Its payload is read into a pooled
+// buffer and copied out at its exact size: one allocation per message,
+// which the consumer owns (ws.Read's io.ReadAll grows its result from
+// 512 bytes, two or more allocations for a typical event).
+func (c *conn) readFrame() (websocket.MessageType, []byte, error) {
+	typ, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	bp := scratch.Get().(*[]byte)
+	defer putScratch(bp)
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 1024)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		*bp = buf
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	return typ, bytes.Clone(buf), nil
 }
 
 // onPing (client) re-arms the dead-link timer and asks the writer for a pong.
