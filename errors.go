@@ -41,7 +41,37 @@ var (
 	// (the connection dropped, then the caller's context ended). The message
 	// may or may not be stored; resending with the same id is safe.
 	ErrDeliveryUnknown = errors.New("messaging: delivery unknown")
+	// ErrNotConnected: a socket call needed the connection while the socket
+	// was neither connected nor trying to connect (before Connect, or after
+	// it gave up: refused credentials, an exhausted reconnection budget, or
+	// reconnection turned off), or a fire-and-forget call found the socket
+	// reconnecting.
+	ErrNotConnected = errors.New("messaging: socket not connected")
+	// ErrReconnectFailed: the socket gave up reconnecting after the number
+	// of attempts set by WithReconnectionAttempts.
+	ErrReconnectFailed = errors.New("messaging: reconnection attempts exhausted")
+	// ErrMalformed: the server sent an event or an acknowledgement the SDK
+	// could not read (wrong JSON types, missing fields).
+	ErrMalformed = errors.New("messaging: malformed data from the server")
 )
+
+// ConnectError is a socket connection the server refused (a CONNECT_ERROR),
+// typically for want of valid credentials. The socket does not retry after
+// it: fix the credentials (SetToken) and call Connect again.
+type ConnectError struct {
+	// Message is the server's text, e.g. "Authentication required".
+	Message string
+}
+
+// Error implements error.
+func (e *ConnectError) Error() string {
+	return "messaging: connection refused: " + e.Message
+}
+
+// Is maps "Authentication required" to ErrUnauthorized.
+func (e *ConnectError) Is(target error) bool {
+	return target == ErrUnauthorized && e.Message == "Authentication required"
+}
 
 // maxErrorBody caps how much of an error response body is read and kept.
 const maxErrorBody = 64 << 10

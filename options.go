@@ -1,12 +1,14 @@
 package messaging
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // DefaultEndpoint is used when neither WithEndpoint nor MESSAGING_ENDPOINT
@@ -306,7 +308,222 @@ func WithMaxRetries(n int) RequestOption {
 	})
 }
 
-// socketConfig is everything NewSocket reads. socket.go fills the rest.
+// socketConfig is everything NewSocket reads.
 type socketConfig struct {
 	common commonConfig
+
+	reconnection   bool
+	attempts       int // 0: no limit
+	delay          time.Duration
+	delayMax       time.Duration
+	ackTimeout     time.Duration
+	connectTimeout time.Duration
+	tokenSource    func(context.Context) (string, error)
+	header         http.Header
+	queueSize      int
+	backfill       bool
+}
+
+// Defaults of the socket-only options. Reconnection, its attempts and its
+// first delay are the JS client's.
+const (
+	DefaultReconnectionAttempts = 5
+	DefaultReconnectionDelay    = time.Second
+	DefaultReconnectionDelayMax = 5 * time.Second
+	DefaultAckTimeout           = 20 * time.Second
+	DefaultConnectTimeout       = 20 * time.Second
+	DefaultHandlerQueueSize     = 10_000
+)
+
+func defaultSocketConfig(common commonConfig) socketConfig {
+	return socketConfig{
+		common:         common,
+		reconnection:   true,
+		attempts:       DefaultReconnectionAttempts,
+		delay:          DefaultReconnectionDelay,
+		delayMax:       DefaultReconnectionDelayMax,
+		ackTimeout:     DefaultAckTimeout,
+		connectTimeout: DefaultConnectTimeout,
+		queueSize:      DefaultHandlerQueueSize,
+		backfill:       true,
+	}
+}
+
+// check validates what single options cannot: how they combine.
+func (c *socketConfig) check() error {
+	if c.delayMax < c.delay {
+		return invalid("WithReconnectionDelayMax", "%v is below the reconnection delay %v", c.delayMax, c.delay)
+	}
+	return nil
+}
+
+// socketOption applies to the Socket's own settings only.
+type socketOption func(*socketConfig) error
+
+func (o socketOption) applySocket(c *socketConfig) error { return o(c) }
+
+// WithReconnection turns automatic reconnection after a lost connection on
+// or off (default on). With it off, a lost connection leaves the socket
+// disconnected until Connect is called again.
+func WithReconnection(on bool) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		c.reconnection = on
+		return nil
+	})
+}
+
+// WithReconnectionAttempts sets how many reconnection attempts in a row may
+// fail before the socket gives up and reports it (default 5, as the JS
+// client). 0 means no limit: the socket keeps trying until Close, which is
+// what a long-running service usually wants. Refused credentials stop the
+// attempts at once whatever the limit.
+func WithReconnectionAttempts(n int) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if n < 0 {
+			return invalid("WithReconnectionAttempts", "must not be negative, got %d (0 means no limit)", n)
+		}
+		c.attempts = n
+		return nil
+	})
+}
+
+// WithReconnectionDelay sets the delay before the first reconnection
+// attempt (default 1 s). Later delays double up to the maximum of
+// WithReconnectionDelayMax, with ±50 % jitter.
+func WithReconnectionDelay(d time.Duration) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if d <= 0 {
+			return invalid("WithReconnectionDelay", "must be positive, got %v", d)
+		}
+		c.delay = d
+		return nil
+	})
+}
+
+// WithReconnectionDelayMax caps the delay between reconnection attempts
+// (default 5 s). It must not be below the reconnection delay.
+func WithReconnectionDelayMax(d time.Duration) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if d <= 0 {
+			return invalid("WithReconnectionDelayMax", "must be positive, got %v", d)
+		}
+		c.delayMax = d
+		return nil
+	})
+}
+
+// WithAckTimeout bounds how long one attempt of a call waits for the
+// server's acknowledgement (default 20 s), so that no call waits forever
+// even with a context that never ends. What happens when it passes depends
+// on the call: sends and edits are repeated with the same message id,
+// SendControl reports ErrDeliveryUnknown (see the methods).
+func WithAckTimeout(d time.Duration) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if d <= 0 {
+			return invalid("WithAckTimeout", "must be positive, got %v", d)
+		}
+		c.ackTimeout = d
+		return nil
+	})
+}
+
+// WithConnectTimeout bounds each connection attempt: the WebSocket
+// handshake plus the server's answer to the namespace CONNECT (default
+// 20 s).
+func WithConnectTimeout(d time.Duration) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if d <= 0 {
+			return invalid("WithConnectTimeout", "must be positive, got %v", d)
+		}
+		c.connectTimeout = d
+		return nil
+	})
+}
+
+// WithTokenSource sets a function called for the bearer token before every
+// connection attempt (the first and each reconnection), so that an
+// expiring token can be refreshed. It runs with a context bounded by the
+// connect timeout; an error fails that attempt, which is retried like any
+// other. The token it returns also replaces the one used to fetch history
+// (see WithBackfill). It takes precedence over WithToken and SetToken.
+func WithTokenSource(src func(ctx context.Context) (string, error)) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if src == nil {
+			return invalid("WithTokenSource", "function is nil")
+		}
+		c.tokenSource = src
+		return nil
+	})
+}
+
+// handshakeManaged are the headers WithHandshakeHeader refuses.
+var handshakeManaged = map[string]string{
+	"Authorization":            "use WithToken, SetToken or WithTokenSource",
+	"X-Api-Key":                "use WithAPIKey",
+	"Cookie":                   "credentials travel in the CONNECT auth object: use WithToken",
+	"Host":                     "use WithEndpoint",
+	"Connection":               "it is part of the WebSocket handshake",
+	"Upgrade":                  "it is part of the WebSocket handshake",
+	"Sec-Websocket-Key":        "it is part of the WebSocket handshake",
+	"Sec-Websocket-Version":    "it is part of the WebSocket handshake",
+	"Sec-Websocket-Extensions": "it is part of the WebSocket handshake",
+	"Sec-Websocket-Protocol":   "it is part of the WebSocket handshake",
+}
+
+// WithHandshakeHeader adds headers to the socket's WebSocket handshake
+// request, e.g. for a proxy or for tracing. It is the socket's counterpart
+// of the per-request WithHeader, and may be given more than once (later
+// values of a name replace earlier ones). Credentials and the headers of
+// the WebSocket handshake itself are refused with an error matching
+// ErrInvalidArgument: the socket sends its credentials in the CONNECT auth
+// object only.
+func WithHandshakeHeader(h http.Header) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		for name, vs := range h {
+			key := http.CanonicalHeaderKey(strings.TrimSpace(name))
+			if key == "" || strings.ContainsAny(key, " \t\r\n:") {
+				return invalid("WithHandshakeHeader", "bad header name %q", name)
+			}
+			if hint, ok := handshakeManaged[key]; ok {
+				return invalid("WithHandshakeHeader", "%s is set by the socket: %s", key, hint)
+			}
+			for _, v := range vs {
+				if strings.ContainsAny(v, "\r\n") {
+					return invalid("WithHandshakeHeader", "value of %s contains a line break", key)
+				}
+			}
+			if c.header == nil {
+				c.header = make(http.Header)
+			}
+			c.header[key] = append([]string(nil), vs...)
+		}
+		return nil
+	})
+}
+
+// WithHandlerQueueSize sets how many server events may wait for the
+// handlers (default 10,000). When handlers fall that far behind, the socket
+// reports ErrSlowConsumer once per episode through OnError and drops new
+// events until there is room again; dropped messages are fetched again from
+// the history (unless WithBackfill(false)), other dropped events are lost.
+func WithHandlerQueueSize(n int) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		if n < 1 {
+			return invalid("WithHandlerQueueSize", "must be at least 1, got %d", n)
+		}
+		c.queueSize = n
+		return nil
+	})
+}
+
+// WithBackfill turns history backfill on or off (default on). With it on,
+// the socket fetches over REST the messages it missed — while it was
+// reconnecting, when a message's sequence number skips ahead, or when its
+// handler queue overflowed — and delivers them to OnMessage before newer
+// live messages, each once. See the package documentation, "Delivery".
+func WithBackfill(on bool) SocketOption {
+	return socketOption(func(c *socketConfig) error {
+		c.backfill = on
+		return nil
+	})
 }
