@@ -6,13 +6,97 @@
 //
 //   - [Client], a REST client over net/http for conversations,
 //     participants, messages and control events;
-//   - Socket, a real-time client over Socket.IO for live events.
+//   - [Socket], a real-time client over Socket.IO for live events.
 //
 // Both are built with functional options; see [WithEndpoint], [WithToken]
 // and [WithAPIKey]. Every call that does I/O takes a context.Context first
 // and returns a value and an error. Errors match the sentinels of this
 // package with errors.Is, e.g. [ErrNotFound], [ErrForbidden] and
 // [ErrInvalidArgument].
+//
+// # Real time
+//
+//	s, err := messaging.NewSocket(messaging.WithToken(token))
+//	if err != nil { … }
+//	defer s.Close()
+//	s.OnMessage(func(m *messaging.Message) { fmt.Println(m.Content) })
+//	if err := s.Connect(ctx); err != nil { … }
+//	if err := s.JoinConversation(ctx, conversationID); err != nil { … }
+//	_, err = s.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conversationID, Content: "hi"})
+//
+// Credentials travel in the Socket.IO CONNECT packet only, never in a URL.
+// [WithTokenSource] refreshes an expiring token before every reconnection.
+//
+// # Concurrency
+//
+// Every method of [Client] and [Socket] is safe for concurrent use.
+//
+// A Socket runs handlers on one goroutine of its own, the dispatcher, one
+// handler at a time, in the order the events arrived; handlers registered
+// for the same event run in registration order. Connection changes
+// (OnStateChange, OnConnect, OnDisconnect, OnReconnecting, OnReconnect)
+// and OnError go through the same queue, so all handlers see one order. A
+// slow handler delays the handlers after it, never the connection: the
+// connection is read on another goroutine, which answers the server's
+// heartbeat and only queues events. So:
+//
+//   - A handler may call any Socket method, and wait for it: the server's
+//     acknowledgements reach the waiting call directly, not through the
+//     handler queue. A handler may call SendMessage and wait for the stored
+//     message; it may call Close, which then returns without waiting for
+//     the handler's own goroutine.
+//   - A handler that blocks for long stops the later handlers. The queue
+//     holds up to [WithHandlerQueueSize] events; beyond that the socket
+//     drops new events and reports [ErrSlowConsumer] through OnError, once
+//     per episode. Dropped messages are fetched again from the history (see
+//     Delivery); other dropped events (typing, presence, updates, control)
+//     are lost.
+//   - A panic in a handler is recovered and reported through OnError; the
+//     other handlers still run.
+//   - Every On method returns a function that unsubscribes the handler. It
+//     may be called at any time, from any goroutine, more than once; after
+//     it returns, the handler is not called again (a call already running
+//     finishes). Handlers may be registered before Connect.
+//   - Close ends every goroutine the socket started. Handlers of the last
+//     state change (to StateClosed) still run; queued events are dropped.
+//
+// # Delivery
+//
+// Messages are identified by their id, never by their sequence number,
+// which the service may repeat. OnMessage receives each message once: a
+// message the service broadcasts again (a send repeated with the same id)
+// is dropped, and so is one already delivered that comes back from the
+// history.
+//
+// With backfill on ([WithBackfill], the default), the socket recovers what
+// it missed: after a reconnection, for every conversation it has a cursor
+// for, it fetches over REST the messages created since the last one it
+// delivered (from a second earlier, to catch messages the service made
+// visible late) and delivers them, oldest first, before any newer live
+// message of that conversation. The same happens when a live message's
+// sequence skips ahead (a hint that something is missing) and when the
+// handler queue dropped messages. A conversation gets its cursor when
+// JoinConversation joins it (the newest message at that moment) or when
+// the socket delivers its first message; the service's own joins at
+// connect time give no cursor, so join explicitly the conversations whose
+// first messages must not be missed. Backfill needs at least one OnMessage
+// handler, and the right to read the history: conversations only watched
+// (WatchConversation) without being a participant are not backfilled.
+// Control records stored in the history (content type "event") are not
+// delivered as messages, since they are broadcast live as control events,
+// and control, typing, presence, edit and delete events missed while
+// disconnected are not replayed. A failed backfill is reported through
+// OnError and tried again at the next live message of the conversation or
+// the next reconnection. Reading the history updates the caller's
+// last_read_at, as any read does.
+//
+// Sends survive disconnections: SendMessage, EditMessage and SendControl
+// called while the socket is reconnecting wait for it (bounded by their
+// context) and go out after the socket has rejoined its conversations. A
+// message whose acknowledgement was lost is sent again with the same id,
+// which the service stores once. Each call ends with success, or with an
+// error; an error that may hide a stored message matches
+// [ErrDeliveryUnknown].
 package messaging
 
 // Version is the SDK's version, sent in the default User-Agent.
