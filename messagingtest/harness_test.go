@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -305,16 +304,4 @@ func (s *sock) names() []string {
 func (s *sock) none(name string) {
 	s.t.Helper()
 	require.Zero(s.t, s.count(name), "unexpected %s; have %v", name, s.names())
-}
-
-func (s *sock) clear() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = nil
-}
-
-func sorted(ss []string) []string {
-	out := append([]string(nil), ss...)
-	sort.Strings(out)
-	return out
 }

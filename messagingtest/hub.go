@@ -93,12 +93,6 @@ func (h *hub) toAll(except peer, event string, payload []byte) {
 	}
 }
 
-func (h *hub) inRoom(p peer, room string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.rooms[room][p]
-}
-
 func (h *hub) counts() (live int, broadcasts int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

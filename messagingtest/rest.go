@@ -83,8 +83,10 @@ func (q *request) readBody() bool {
 	if mt != "application/json" {
 		return true
 	}
+	// Like type-is's hasBody: a Content-Length (even 0) or a
+	// Transfer-Encoding says there is a body.
 	_, hasLen := q.r.Header["Content-Length"]
-	if !hasLen && len(q.r.TransferEncoding) == 0 {
+	if !hasLen && q.r.ContentLength <= 0 && len(q.r.TransferEncoding) == 0 {
 		return true
 	}
 	if q.r.ContentLength > maxBody {

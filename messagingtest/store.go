@@ -459,7 +459,8 @@ func (s *store) createMessage(in messageInput) (row messageRow, inserted bool, e
 	}
 	m.id = uuid.NewString()
 	if truthy(in.id) {
-		v, _, ok := textParam(in.id)
+		v, _, _ := textParam(in.id) // an array gives "", no UUID
+		var ok bool
 		if m.id, ok = parseUUID(v); !ok {
 			return messageRow{}, false, errDB
 		}
