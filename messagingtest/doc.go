@@ -56,6 +56,31 @@
 // restarts the service on the same port with its state. [Server.Stats]
 // counts live connections, stored messages and broadcasts.
 //
+// # Where it differs from the service
+//
+// A test server must be deterministic where the service merely races, and
+// it leaves out what tests cannot observe:
+//
+//   - the service joins a new socket to its rooms, and registers its event
+//     handlers, after an asynchronous query that follows its CONNECT reply;
+//     this server does the room work before the reply, so a broadcast made
+//     once the client sees the connection always reaches it, and the
+//     socket's first events are never lost (participant:online still goes
+//     out just after the reply);
+//   - sequence numbers never repeat, and deleting a conversation whose
+//     messages reply to each other works, as with Postgres (the service's
+//     in-memory database repeats sequences under concurrency and answers
+//     500 there); limit=-1 lists nothing, as that database does;
+//   - metadata objects come back with their keys sorted, as observed;
+//   - malformed JSON is answered with V8's message for a truncated body
+//     ("Unexpected end of JSON input") and an approximation of it otherwise;
+//     before/after accept ISO 8601 and HTTP dates, and every other form
+//     (which V8 may parse) is answered 500;
+//   - the socket speaks WebSocket only, not HTTP long-polling;
+//   - there are no webhooks, relay events, CORS, documentation routes,
+//     login proxy or X-Service-Auth, and /health is never 503: the server
+//     is ready when NewServer or Start returns.
+//
 // All methods of [Server] are safe for concurrent use; [Server.Close] ends
 // every goroutine the server started.
 package messagingtest

@@ -50,7 +50,8 @@ func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 
 // WithClock replaces time.Now for every timestamp the server writes
 // (created_at, updated_at, effectiveAt, …) and for the participant cache.
-// Tests use it to make timestamps equal or far apart.
+// Tests use it to make timestamps equal or far apart. now is called from
+// many goroutines: it must be safe for concurrent use.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithHeartbeat sets the socket heartbeat: a ping every interval, and the
