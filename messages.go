@@ -106,6 +106,9 @@ var errNoProgress = errors.New("messaging: message history: the service keeps an
 func (c *Client) Messages(ctx context.Context, conversationID string, opts ...MessagesOption) iter.Seq2[Message, error] {
 	cfg := messagesConfig{pageSize: defaultPageSize, req: requestConfig{maxRetries: -1}, maxPage: maxPageSize}
 	err := requireUUID("conversationID", conversationID)
+	if c == nil || c.base == "" {
+		err = errNoClient
+	}
 	for _, o := range opts {
 		if err != nil {
 			break

@@ -292,6 +292,18 @@ func TestMessagesBadInput(t *testing.T) {
 	}
 }
 
+func TestMessagesUninitialisedClient(t *testing.T) {
+	t.Parallel()
+	var zero Client
+	_, errs := collect(t, zero.Messages(context.Background(), convID))
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], errNoClient)
+	var nilClient *Client
+	_, errs = collect(t, nilClient.Messages(context.Background(), convID))
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], errNoClient)
+}
+
 func TestMessagesCancelled(t *testing.T) {
 	t.Parallel()
 	hist := newHistory(4, []int{100})

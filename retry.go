@@ -17,7 +17,9 @@ import (
 // participant changes, joins and leaves, and SendMessage, which always
 // carries a message id so the service stores it once. CreateConversation and
 // SendControl are never retried: a repeat could create a second conversation
-// or a second control event.
+// or a second control event. A repeated delete, leave or participant removal
+// whose first attempt took effect unseen (the answer was lost) reports what
+// the service says the second time, typically ErrNotFound or ErrForbidden.
 //
 // Delays grow exponentially from MinDelay to MaxDelay with ±25 % jitter. A
 // Retry-After header replaces the computed delay; one asking for more than
