@@ -33,15 +33,34 @@ func EncodeArgs(values ...any) (json.RawMessage, [][]byte, error) {
 	return data, d.attachments, nil
 }
 
-// marshal is json.Marshal without HTML escaping.
+// encoder is a reusable JSON encoder into its own buffer.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// marshal is json.Marshal without HTML escaping. The encoder and its buffer
+// are pooled; the result is one allocation of the exact size.
 func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	e := encoders.Get().(*encoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 {
+			e.buf.Reset()
+			encoders.Put(e)
+		}
+	}()
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return bytes.Clone(bytes.TrimRight(e.buf.Bytes(), "\n")), nil
 }
 
 // EventPacket builds an EVENT (or BINARY_EVENT) packet for namespace nsp.
@@ -151,10 +170,65 @@ func (d *deconstructor) top(v any) (any, error) {
 		return d.placeholder(x), nil
 	}
 	rv := reflect.ValueOf(v)
-	if !mayHaveBinary(rv.Type()) {
+	if !mayHaveBinary(rv.Type()) || !hasBinary(rv, 0) {
 		return v, nil
 	}
 	return d.walk(rv, 0)
+}
+
+// hasBinary reports whether the value v holds a []byte that walk would turn
+// into an attachment. It allocates nothing, so that the common argument (a
+// struct whose type could hold binary data, e.g. through a map[string]any
+// field, but whose value does not) is marshalled as is instead of being
+// rebuilt field by field. A false positive only costs the walk.
+func hasBinary(v reflect.Value, depth int) bool {
+	if depth > maxDepth {
+		return true // let walk report the cycle
+	}
+	if !v.IsValid() {
+		return false
+	}
+	t := v.Type()
+	if t.Kind() != reflect.Interface && !mayHaveBinary(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		return !v.IsNil() && hasBinary(v.Elem(), depth+1)
+	case reflect.Slice:
+		if v.IsNil() {
+			return false
+		}
+		if t.Elem().Kind() == reflect.Uint8 {
+			return true
+		}
+		fallthrough
+	case reflect.Array:
+		for i := range v.Len() {
+			if hasBinary(v.Index(i), depth+1) {
+				return true
+			}
+		}
+	case reflect.Map:
+		if v.Len() == 0 {
+			return false
+		}
+		it := v.MapRange()
+		for it.Next() {
+			if hasBinary(it.Value(), depth+1) {
+				return true
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if hasBinary(v.Field(i), depth+1) {
+				return true
+			}
+		}
+	default:
+		return true
+	}
+	return false
 }
 
 func (d *deconstructor) placeholder(b []byte) any {

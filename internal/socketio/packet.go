@@ -102,7 +102,10 @@ type Packet struct {
 	// Attachments are the binary attachments, in placeholder order.
 	Attachments [][]byte
 
-	args []json.RawMessage // cached split of Data for events and acks
+	args  []json.RawMessage // cached split of Data for events and acks
+	name  string            // cached event name, valid when named
+	named bool
+	valid bool // Data is known to be valid JSON
 }
 
 // NewID returns a pointer to id, for Packet.ID.
@@ -161,17 +164,111 @@ func (p *Packet) Encode() ([]engineio.Message, error) {
 }
 
 // Args returns the elements of the payload array of an EVENT or ACK (for an
-// EVENT the first element is the event name).
+// EVENT the first element is the event name). The elements share memory with
+// Data.
 func (p *Packet) Args() ([]json.RawMessage, error) {
 	if p.args != nil {
 		return p.args, nil
 	}
-	var arr []json.RawMessage
-	if err := json.Unmarshal(p.Data, &arr); err != nil || arr == nil {
+	if !p.valid && !json.Valid(p.Data) {
 		return nil, parseErr("payload is not an array")
 	}
+	arr, ok := splitArray(p.Data)
+	if !ok {
+		return nil, parseErr("payload is not an array")
+	}
+	p.valid = true
 	p.args = arr
 	return arr, nil
+}
+
+// splitArray returns the elements of a JSON array, which must be valid
+// JSON, as subslices of it: one scan, no copies (json.Unmarshal into
+// []json.RawMessage validates again and copies every element).
+func splitArray(b []byte) ([]json.RawMessage, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return nil, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return []json.RawMessage{}, true
+	}
+	n := 1
+	for depth, j, inStr := 0, i, false; j < len(b); j++ {
+		switch c := b[j]; {
+		case inStr:
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 0:
+			n++
+		}
+	}
+	out := make([]json.RawMessage, 0, n)
+	start, depth, inStr := i, 0, false
+	for j := i; j < len(b); j++ {
+		c := b[j]
+		if inStr {
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '[', '{':
+			depth++
+		case '}':
+			depth--
+		case ']':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			fallthrough
+		case ',':
+			if depth == 0 {
+				out = append(out, trimSpace(b[start:j]))
+				if c == ']' {
+					return out, true
+				}
+				start = j + 1
+			}
+		}
+	}
+	return nil, false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+func trimSpace(b []byte) json.RawMessage {
+	i, j := 0, len(b)
+	for i < j && isSpace(b[i]) {
+		i++
+	}
+	for j > i && isSpace(b[j-1]) {
+		j--
+	}
+	return json.RawMessage(b[i:j:j])
 }
 
 // Event returns the event name and arguments of an EVENT or BINARY_EVENT.
@@ -184,17 +281,27 @@ func (p *Packet) Event() (name string, args []json.RawMessage, err error) {
 	if len(arr) == 0 {
 		return "", nil, parseErr("event without a name")
 	}
+	if p.named {
+		return p.name, arr[1:], nil
+	}
 	first := arr[0]
 	switch firstByte(first) {
 	case '"':
-		if err := json.Unmarshal(first, &name); err != nil {
-			return "", nil, parseErr("bad event name")
+		if n := len(first); n >= 2 && first[n-1] == '"' && bytes.IndexByte(first, '\\') < 0 {
+			name = string(first[1 : n-1]) // no escapes: the bytes are the name
+		} else {
+			var s string
+			if err := json.Unmarshal(first, &s); err != nil {
+				return "", nil, parseErr("bad event name")
+			}
+			name = s
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		name = string(bytes.TrimSpace(first))
 	default:
 		return "", nil, parseErr("event name is neither a string nor a number")
 	}
+	p.name, p.named = name, true
 	return name, arr[1:], nil
 }
 
@@ -227,7 +334,9 @@ func (d *Decoder) Reset() { d.pending, d.want = nil, 0 }
 
 // Decode consumes one message. It returns a packet when one is complete, or
 // (nil, nil) while attachments are still expected. Any malformed input
-// returns an error matching ErrParse and resets the decoder.
+// returns an error matching ErrParse and resets the decoder. The packet
+// shares memory with m.Data (engineio gives every message its own), which
+// must not be modified afterwards.
 func (d *Decoder) Decode(m engineio.Message) (*Packet, error) {
 	if m.Binary {
 		if d.pending == nil {
@@ -252,7 +361,7 @@ func (d *Decoder) Decode(m engineio.Message) (*Packet, error) {
 	if max <= 0 {
 		max = DefaultMaxAttachments
 	}
-	p, n, err := parseText(m.Data, max)
+	p, n, err := parseText(m.Data, max, false)
 	if err != nil {
 		return nil, err
 	}
@@ -268,12 +377,14 @@ func (d *Decoder) Decode(m engineio.Message) (*Packet, error) {
 // attachments is returned without them and without reconstruction, with
 // the announced count; use a Decoder to reassemble.
 func ParseText(b []byte) (p *Packet, attachments int, err error) {
-	return parseText(b, DefaultMaxAttachments)
+	return parseText(b, DefaultMaxAttachments, true)
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-func parseText(b []byte, maxAttachments int) (*Packet, int, error) {
+// parseText decodes a text packet; with copyData its Data does not share
+// memory with b.
+func parseText(b []byte, maxAttachments int, copyData bool) (*Packet, int, error) {
 	if len(b) == 0 {
 		return nil, 0, parseErr("empty packet")
 	}
@@ -323,7 +434,11 @@ func parseText(b []byte, maxAttachments int) (*Packet, int, error) {
 		if !json.Valid(data) {
 			return nil, 0, parseErr("invalid payload")
 		}
-		p.Data = append(json.RawMessage(nil), data...)
+		if copyData {
+			data = bytes.Clone(data)
+		}
+		p.Data = data[:len(data):len(data)]
+		p.valid = true
 	}
 	if err := validate(p); err != nil {
 		return nil, 0, err
@@ -389,7 +504,7 @@ func reconstruct(p *Packet) error {
 		return parseErr("cannot re-encode payload: %v", err)
 	}
 	p.Data = bytes.TrimRight(buf.Bytes(), "\n")
-	p.args = nil
+	p.args, p.named = nil, false
 	return nil
 }
 
