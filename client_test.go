@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jarcoal/httpmock"
@@ -1471,4 +1472,39 @@ func TestEncodeFailure(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "encoding the request")
 	assert.Zero(t, h.srv.count())
+}
+
+// FuzzErrorText: any error body gives a short, valid UTF-8 text, without
+// panicking.
+func FuzzErrorText(f *testing.F) {
+	for _, s := range []string{
+		`{"error":"Conversation not found"}`, `{"message":"Unexpected end of JSON input"}`, `{"error":{"message":"x"}}`,
+		expressNotFound, "<pre>unterminated", "\xff\xfe<", strings.Repeat("日本", 200), "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s := errorText(body)
+		if !utf8.ValidString(s) {
+			t.Fatalf("invalid UTF-8: %q", s)
+		}
+		var v struct{ Error, Message json.RawMessage }
+		isJSONText := json.Unmarshal(body, &v) == nil && (jsonText(v.Error) != "" || jsonText(v.Message) != "")
+		if !isJSONText && len(s) > maxErrorText+len("…") {
+			t.Fatalf("text of %d bytes", len(s))
+		}
+	})
+}
+
+// FuzzParseRetryAfter: never a negative wait.
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"0", "120", "-1", "Sun, 06 Nov 1994 08:49:37 GMT", "99999999999999999999", " 5 "} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d, ok := parseRetryAfter(v, now); d < 0 || (!ok && d != 0) {
+			t.Fatalf("parseRetryAfter(%q) = %v, %v", v, d, ok)
+		}
+	})
 }
