@@ -1,0 +1,228 @@
+package timeline
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	messaging "github.com/symbia-labs/messaging-go"
+)
+
+// Reconciliation with the history. The service does not replay the edits
+// and deletions a socket missed while it was away, so after every
+// (re)connection, after the socket's handler queue overflowed, after a
+// change whose delivery is unknown, and on Sync, the timeline fetches its
+// window again and applies what the server says. What the socket or an
+// acknowledgement told about a message while the fetch ran is newer than
+// the fetch and wins.
+
+// historyPage is the page size of the history walk.
+const historyPage = 100
+
+// Sync reconciles the view with the server's history: it fetches the
+// window over REST, applies the edits and deletions the socket could not
+// report (made while it was disconnected), and settles the changes whose
+// delivery was unknown. It returns once a reconciliation that started
+// after the call has ended, with that reconciliation's error, or when ctx
+// ends. The timeline also does this by itself whenever the socket
+// (re)connects, retrying failed reconciliations with backoff.
+func (t *Timeline) Sync(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("sync: nil context")
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	t.reqGen++
+	want := t.reqGen
+	t.mu.Unlock()
+	t.kick()
+	for {
+		t.mu.Lock()
+		done, err, ch, closed := t.doneGen, t.syncErr, t.syncDone, t.closed
+		t.mu.Unlock()
+		switch {
+		case done >= want:
+			return err
+		case closed:
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// loop runs the requested reconciliations, one at a time, until Close.
+func (t *Timeline) loop() {
+	defer t.wg.Done()
+	delay := t.cfg.retryMin
+	for {
+		t.mu.Lock()
+		need := t.reqGen > t.doneGen || t.retry
+		t.mu.Unlock()
+		if !need {
+			select {
+			case <-t.ctx.Done():
+				return
+			case <-t.wake:
+			}
+			continue
+		}
+		err := t.resync(t.ctx)
+		if t.ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			delay = t.cfg.retryMin
+			continue
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-t.ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		delay = min(2*delay, t.cfg.retryMax)
+	}
+}
+
+// resync fetches the window and merges it into the view; the first one
+// also sets the window.
+func (t *Timeline) resync(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	gen := t.reqGen
+	t.fetchSeq++
+	seq := t.fetchSeq
+	t.fetching, t.touched = true, make(map[string]bool)
+	loaded, from := t.loaded, t.window
+	t.mu.Unlock()
+
+	rows, window, err := t.fetch(ctx, loaded, from)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	touched := t.touched
+	t.fetching, t.touched = false, nil
+	if err == nil && t.closed {
+		err = ErrClosed
+	}
+	if err == nil {
+		if !loaded {
+			t.window, t.loaded = window, true
+		}
+		t.merge(rows, touched, seq)
+	}
+	t.doneGen, t.syncErr, t.retry = gen, err, err != nil
+	close(t.syncDone)
+	t.syncDone = make(chan struct{})
+	return err
+}
+
+// fetch reads the window from the newest message back: the first time,
+// the most recent messages up to the limit (and those sharing the oldest
+// one's millisecond), and the time that starts the window (zero when the
+// whole history fit); later, every message since from.
+func (t *Timeline) fetch(ctx context.Context, loaded bool, from time.Time) ([]messaging.Message, time.Time, error) {
+	opts := []messaging.MessagesOption{messaging.WithPageSize(historyPage)}
+	if loaded && !from.IsZero() {
+		// The service compares created_at strictly, by the millisecond.
+		opts = append(opts, messaging.WithAfter(from.Add(-time.Millisecond)))
+	}
+	var rows []messaging.Message
+	var window time.Time
+	for m, err := range t.c.Messages(ctx, t.conv, opts...) {
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if m.IsControl() || m.DeletedAt != nil {
+			continue
+		}
+		if loaded {
+			if from.IsZero() || !m.CreatedAt.Before(from) {
+				rows = append(rows, m)
+			}
+			continue
+		}
+		if len(rows) >= t.cfg.limit && !m.CreatedAt.Equal(window) {
+			break
+		}
+		rows = append(rows, m)
+		if len(rows) == t.cfg.limit {
+			window = m.CreatedAt
+		}
+	}
+	return rows, window, nil
+}
+
+// merge applies a fetched window. Caller holds t.mu.
+func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, seq uint64) {
+	present := make(map[string]bool, len(rows))
+	for i := range rows {
+		m := rows[i]
+		present[m.ID] = true
+		if touched[m.ID] {
+			continue // the socket told something newer meanwhile
+		}
+		e := t.entries[m.ID]
+		switch {
+		case e == nil:
+			e = t.newEntry(m.ID)
+			e.server = &m
+		case e.deleted:
+			continue
+		case e.server == nil:
+			t.stored(e, &m)
+		default:
+			e.server = &m
+		}
+		e.landing = nil
+		t.refresh(e, note{cause: CauseServer})
+	}
+	for id, e := range t.entries {
+		if present[id] || touched[id] || e.deleted || e.server == nil {
+			continue
+		}
+		if !t.window.IsZero() && e.server.CreatedAt.Before(t.window) {
+			if len(e.ops) == 0 && e.want == nil {
+				// Before the window: heard of while the first load ran.
+				delete(t.entries, id)
+				t.dirty = true
+			}
+			continue
+		}
+		t.forget(e) // deleted while the socket was away
+		t.refresh(e, note{cause: CauseServer})
+	}
+	// Changes whose delivery was unknown: the history decides.
+	for _, e := range t.entries {
+		for _, o := range slices.Clone(e.ops) {
+			if !o.unknown || o.after >= seq {
+				continue
+			}
+			var ok bool
+			switch o.kind {
+			case OpSend:
+				ok = e.server != nil || e.deleted
+			case OpEdit:
+				ok = o.echoed || (!e.deleted && e.server != nil && e.server.Content == o.content)
+			case OpDelete:
+				ok = e.deleted
+			}
+			if ok {
+				t.confirm(e, o, nil)
+			} else {
+				t.rollback(e, o, o.err)
+			}
+		}
+	}
+}
