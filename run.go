@@ -1,0 +1,723 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+)
+
+// RunState is the state of an agent's [Run].
+type RunState int
+
+// Run states. A run starts running; stream.pause and stream.resume move it
+// between running and paused. The other four states are final: once a run
+// is preempted, handed off, cancelled or done it never changes again.
+const (
+	// RunRunning: the run may work and send.
+	RunRunning RunState = iota + 1
+	// RunPaused: a stream.pause asked the run to hold its output until a
+	// stream.resume. Run.Wait blocks, and so do writes to its streams.
+	RunPaused
+	// RunPreempted: a stream.preempt ended the run (something more urgent
+	// took over). Final.
+	RunPreempted
+	// RunHandedOff: a stream.handoff or stream.route ended the run; the
+	// event's target takes over the conversation. Final.
+	RunHandedOff
+	// RunCancelled: a stream.cancel ended the run, or the context given to
+	// Socket.Run ended, or the socket was closed. Final.
+	RunCancelled
+	// RunDone: the agent called End. Final.
+	RunDone
+)
+
+// String returns the state's name: "running", "paused", "preempted",
+// "handed off", "cancelled" or "done".
+func (s RunState) String() string {
+	switch s {
+	case RunRunning:
+		return "running"
+	case RunPaused:
+		return "paused"
+	case RunPreempted:
+		return "preempted"
+	case RunHandedOff:
+		return "handed off"
+	case RunCancelled:
+		return "cancelled"
+	case RunDone:
+		return "done"
+	}
+	return "RunState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Ended reports whether s is a final state: preempted, handed off,
+// cancelled or done.
+func (s RunState) Ended() bool { return s >= RunPreempted && s <= RunDone }
+
+// Errors a run ends with, for errors.Is on the cause of a run's Context,
+// on Run.Err and on the errors of its streams. A *RunStoppedError matches
+// the one that describes it.
+var (
+	// ErrRunCancelled: a stream.cancel ended the run.
+	ErrRunCancelled = errors.New("messaging: run cancelled")
+	// ErrRunPreempted: a stream.preempt ended the run.
+	ErrRunPreempted = errors.New("messaging: run preempted")
+	// ErrRunHandedOff: a stream.handoff or stream.route ended the run.
+	ErrRunHandedOff = errors.New("messaging: run handed off")
+	// ErrRunEnded: the agent ended the run with End.
+	ErrRunEnded = errors.New("messaging: run ended")
+)
+
+// RunStoppedError is the cause of a run ended by a control event
+// (stream.cancel, stream.preempt, stream.handoff or stream.route). It
+// matches ErrRunCancelled, ErrRunPreempted or ErrRunHandedOff.
+type RunStoppedError struct {
+	// Event is the control event that ended the run.
+	Event ControlEventName
+	// RunID is the run's id.
+	RunID string
+	// Reason is the event's free-text reason, if any.
+	Reason string
+	// PreemptedBy is, for a preemption, the id of the message that
+	// preempts the run, if the sender named one.
+	PreemptedBy string
+	// Target is whom the event names: for a handoff or a route, the
+	// principal taking over; for other events, the principal addressed.
+	Target *ControlTarget
+	// Control is the event as received.
+	Control ControlEvent
+}
+
+// Error implements error.
+func (e *RunStoppedError) Error() string {
+	var b strings.Builder
+	b.WriteString("messaging: run ")
+	b.WriteString(e.RunID)
+	switch e.Event {
+	case StreamCancel:
+		b.WriteString(" cancelled")
+	case StreamPreempt:
+		b.WriteString(" preempted")
+		if e.PreemptedBy != "" {
+			b.WriteString(" by message " + e.PreemptedBy)
+		}
+	case StreamHandoff, StreamRoute:
+		b.WriteString(" handed off")
+		if e.Target != nil && e.Target.PrincipalID != "" {
+			b.WriteString(" to " + e.Target.PrincipalID)
+		}
+	default:
+		b.WriteString(" stopped by " + string(e.Event))
+	}
+	if e.Reason != "" {
+		b.WriteString(": " + e.Reason)
+	}
+	return b.String()
+}
+
+// Is matches ErrRunCancelled, ErrRunPreempted or ErrRunHandedOff, by Event.
+func (e *RunStoppedError) Is(target error) bool {
+	switch target {
+	case ErrRunCancelled:
+		return e.Event == StreamCancel
+	case ErrRunPreempted:
+		return e.Event == StreamPreempt
+	case ErrRunHandedOff:
+		return e.Event == StreamHandoff || e.Event == StreamRoute
+	}
+	return false
+}
+
+// RunStateChange describes one change of a run, as passed to
+// Run.OnStateChange handlers.
+type RunStateChange struct {
+	// Previous and Current are the states before and after the change.
+	// They are equal for a change of priority alone.
+	Previous, Current RunState
+	// Priority is the run's priority after the change.
+	Priority Priority
+	// Event is the control event behind the change; nil for a change made
+	// by End, by the end of the context given to Socket.Run or by the
+	// socket's Close.
+	Event *ControlEvent
+	// Err is, for a final state, the run's cause (see Run.Err).
+	Err error
+}
+
+// RunOption configures a [Run].
+type RunOption interface {
+	applyRun(*runConfig) error
+}
+
+type runOptionFunc func(*runConfig) error
+
+func (f runOptionFunc) applyRun(c *runConfig) error { return f(c) }
+
+type runConfig struct {
+	traceID      string
+	priority     Priority
+	principalSet bool
+	principals   []string
+}
+
+// WithRunTraceID sets the trace id the run's messages carry (default: a
+// new random UUID). It is free text; empty means the default.
+func WithRunTraceID(traceID string) RunOption {
+	return runOptionFunc(func(c *runConfig) error {
+		c.traceID = traceID
+		return nil
+	})
+}
+
+// WithRunPriority sets the run's initial priority (default
+// PriorityNormal), which its messages carry unless they set their own.
+// A stream.priority event changes it.
+func WithRunPriority(p Priority) RunOption {
+	return runOptionFunc(func(c *runConfig) error {
+		if !p.Valid() {
+			return invalid("WithRunPriority", "must be low, normal, high or critical, got %q", p)
+		}
+		c.priority = p
+		return nil
+	})
+}
+
+// WithRunPrincipal names the principal the run works for: the ids (its
+// principal id, its agent id) that a control event's target may use to
+// address it. With it, Socket.Run makes no request to learn them. With no
+// ids, the run obeys only control events that name its run id.
+func WithRunPrincipal(ids ...string) RunOption {
+	return runOptionFunc(func(c *runConfig) error {
+		c.principalSet = true
+		c.principals = nil
+		for _, id := range ids {
+			if id != "" {
+				c.principals = append(c.principals, id)
+			}
+		}
+		return nil
+	})
+}
+
+// Run is one piece of an agent's work in a conversation (typically one
+// reply), steered by the conversation's stream control events. Make one
+// with [Socket.Run]; End it when the work is done.
+//
+// The run obeys a control event broadcast to its conversation when the
+// event names the run's id (runId), or, for an event without a run id,
+// when its target names the run's principal (see Socket.Run):
+//
+//   - stream.pause pauses the run: Wait blocks, and so do writes to its
+//     streams, until stream.resume;
+//   - stream.cancel and stream.preempt end it, cancelling its Context with
+//     a *RunStoppedError cause (ErrRunCancelled, ErrRunPreempted);
+//   - stream.handoff and stream.route end it the same way
+//     (ErrRunHandedOff), the cause carrying the event's target, who takes
+//     over; these two apply only by run id, since their target names the
+//     recipient, not the run;
+//   - stream.priority changes Priority: the new priority is read from the
+//     event's reason ("high"), the only free field the service passes on.
+//
+// Every method is safe for concurrent use.
+type Run struct {
+	s          *Socket
+	conv, id   string
+	trace      string
+	principals []string
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex
+	state    RunState
+	priority Priority
+	cause    error
+	changed  chan struct{} // closed and replaced on every change
+	offs     []func()      // subscriptions, released when the run ends
+
+	changes notifier[RunStateChange]
+
+	// issueHook, for tests, is called by the run's streams each time they
+	// send or edit their message, just before the call.
+	issueHook func(content string)
+}
+
+// Run starts a run of the caller's work in a conversation and returns its
+// handle. runID names the run; empty means a new random UUID, and any
+// other value must be a UUID (the service stores run ids in a UUID
+// column). The run's Context derives from ctx: when ctx ends, the run is
+// cancelled.
+//
+// Control events may address the run by its id or by its principal (their
+// target). Unless WithRunPrincipal names the principal, Run learns it with
+// one request to GET /api/auth/me, with the socket's credentials; an
+// error of that request is returned.
+//
+// The socket must be in the conversation's room to receive its control
+// events: the service joins the rooms of the caller's conversations at
+// connect time; for a conversation joined later, call JoinConversation.
+// Control events broadcast while the socket is disconnected are not seen.
+// Closing the socket cancels its runs.
+func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...RunOption) (*Run, error) {
+	if ctx == nil {
+		return nil, invalid("ctx", "is nil")
+	}
+	if err := requireUUID("conversationID", conversationID); err != nil {
+		return nil, err
+	}
+	if runID == "" {
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return nil, fmt.Errorf("messaging: making a run id: %w", err)
+		}
+		runID = id.String()
+	} else if !isUUID(runID) {
+		return nil, invalid("runID", "must be a UUID (the service stores run ids in a UUID column), got %q", runID)
+	}
+	cfg := runConfig{priority: PriorityNormal}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyRun(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.traceID == "" {
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return nil, fmt.Errorf("messaging: making a trace id: %w", err)
+		}
+		cfg.traceID = id.String()
+	}
+	if s.State() == StateClosed {
+		return nil, fmt.Errorf("messaging: run: %w", ErrClosed)
+	}
+	if !cfg.principalSet {
+		ids, err := s.principalIDs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("messaging: run: learning the caller's principal (WithRunPrincipal avoids it): %w", err)
+		}
+		cfg.principals = ids
+	}
+	r := &Run{
+		s:          s,
+		conv:       conversationID,
+		id:         runID,
+		trace:      cfg.traceID,
+		principals: cfg.principals,
+		state:      RunRunning,
+		priority:   cfg.priority,
+		changed:    make(chan struct{}),
+	}
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
+	offControl := s.OnControl("*", r.onControl)
+	offSocket := s.OnStateChange(func(c StateChange) {
+		if c.Current == StateClosed {
+			r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
+		}
+	})
+	stopParent := context.AfterFunc(ctx, func() {
+		r.end(RunCancelled, context.Cause(ctx), nil)
+	})
+	offs := []func(){offControl, offSocket, func() { stopParent() }}
+	r.mu.Lock()
+	ended := r.state.Ended() // ctx had ended already
+	if !ended {
+		r.offs = offs
+	}
+	r.mu.Unlock()
+	if ended {
+		for _, off := range offs {
+			off()
+		}
+	}
+	if s.State() == StateClosed { // closed while we subscribed
+		r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
+	}
+	return r, nil
+}
+
+// principalIDs learns the ids that name the socket's principal in a
+// control event's target: its id and, for an agent, its agent id. It uses
+// the socket's internal REST client (read-only), which carries the
+// socket's credentials.
+func (s *Socket) principalIDs(ctx context.Context) ([]string, error) {
+	me, err := s.rest.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range []string{me.User.ID, me.User.AgentID} {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ID returns the run's id, a UUID.
+func (r *Run) ID() string { return r.id }
+
+// TraceID returns the trace id the run's messages carry.
+func (r *Run) TraceID() string { return r.trace }
+
+// ConversationID returns the conversation the run works in.
+func (r *Run) ConversationID() string { return r.conv }
+
+// Context returns the run's context: it is cancelled when the run ends,
+// with the run's cause (see Err). Pass it to the work the run does, e.g.
+// a model call, so that a cancel or a preemption stops it.
+func (r *Run) Context() context.Context { return r.ctx }
+
+// State returns the run's current state.
+func (r *Run) State() RunState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Priority returns the run's current priority: the one of WithRunPriority
+// (default PriorityNormal), or of the last stream.priority event.
+func (r *Run) Priority() Priority {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.priority
+}
+
+// Err returns nil while the run is running or paused, and why it ended
+// once it has: a *RunStoppedError for a control event (matching
+// ErrRunCancelled, ErrRunPreempted or ErrRunHandedOff), ErrRunEnded after
+// End, an error matching ErrClosed after the socket's Close, or the cause
+// of the context given to Socket.Run. It is the cause of the run's
+// Context.
+func (r *Run) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cause
+}
+
+// OnStateChange registers h for every change of the run: of its state,
+// and of its priority alone (with Previous equal to Current). Handlers are
+// called one at a time, in the order of the changes, possibly on another
+// goroutine than the one that made the change and after the call that
+// made it returned (a control event's changes run on the socket's
+// dispatcher goroutine). h may call the run's methods. It returns a
+// function that unsubscribes h.
+func (r *Run) OnStateChange(h func(RunStateChange)) (off func()) { return r.changes.add(h) }
+
+// Wait returns nil at once while the run is running. While it is paused,
+// Wait blocks until it is resumed (nil), ends (its cause, see Err) or ctx
+// ends (an error wrapping ctx's error). Once the run has ended it returns
+// the cause at once.
+func (r *Run) Wait(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		st, cause, ch := r.state, r.cause, r.changed
+		r.mu.Unlock()
+		switch {
+		case st == RunRunning:
+			return nil
+		case st.Ended():
+			return cause
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("messaging: run %s paused: %w", r.id, ctx.Err())
+		}
+	}
+}
+
+// End marks the run done: its Context is cancelled with ErrRunEnded, its
+// subscriptions are released, and streams still open stop without sending
+// what they hold (close them first). End does nothing once the run has
+// ended, and is safe to defer.
+func (r *Run) End() { r.end(RunDone, ErrRunEnded, nil) }
+
+// SendMessage sends a message as part of the run: params.RunID and
+// params.TraceID are filled with the run's (a different RunID is refused),
+// params.ConversationID defaults to the run's conversation (another one
+// is refused), and params.Priority defaults to the run's priority. Like
+// writes to the run's streams, it waits while the run is paused (bounded
+// by ctx), and fails with the run's cause once it has ended. Otherwise it
+// is Socket.SendMessage.
+func (r *Run) SendMessage(ctx context.Context, params SendMessageParams) (*Message, error) {
+	if ctx == nil {
+		return nil, invalid("ctx", "is nil")
+	}
+	if err := r.fill(&params); err != nil {
+		return nil, err
+	}
+	if err := r.Wait(ctx); err != nil {
+		return nil, err
+	}
+	return r.s.SendMessage(ctx, params)
+}
+
+// fill sets the run's fields on a message to send.
+func (r *Run) fill(p *SendMessageParams) error {
+	switch {
+	case p.ConversationID == "":
+		p.ConversationID = r.conv
+	case !strings.EqualFold(p.ConversationID, r.conv):
+		return invalid("params.ConversationID", "is not the run's conversation %s", r.conv)
+	}
+	switch {
+	case p.RunID == "":
+		p.RunID = r.id
+	case !strings.EqualFold(p.RunID, r.id):
+		return invalid("params.RunID", "is not the run's id %s", r.id)
+	}
+	if p.TraceID == "" {
+		p.TraceID = r.trace
+	}
+	if p.Priority == "" {
+		p.Priority = r.Priority()
+	}
+	return nil
+}
+
+// onControl runs on the socket's dispatcher goroutine for every control
+// event.
+func (r *Run) onControl(e ControlEvent) {
+	if !r.applies(e) {
+		return
+	}
+	switch e.Event {
+	case StreamPause:
+		r.move(RunRunning, RunPaused, &e)
+	case StreamResume:
+		r.move(RunPaused, RunRunning, &e)
+	case StreamPriority:
+		r.setPriority(&e)
+	case StreamCancel:
+		r.end(RunCancelled, r.stopped(e), &e)
+	case StreamPreempt:
+		r.end(RunPreempted, r.stopped(e), &e)
+	case StreamHandoff, StreamRoute:
+		r.end(RunHandedOff, r.stopped(e), &e)
+	}
+}
+
+// applies reports whether a control event is meant for this run: same
+// conversation, and its run id, or, without a run id, a target naming the
+// run's principal (never for a handoff or a route, whose target is the
+// recipient).
+func (r *Run) applies(e ControlEvent) bool {
+	if !strings.EqualFold(e.ConversationID, r.conv) {
+		return false
+	}
+	if e.RunID != "" {
+		return strings.EqualFold(e.RunID, r.id)
+	}
+	if e.Event == StreamHandoff || e.Event == StreamRoute || e.Target == nil {
+		return false
+	}
+	for _, id := range r.principals {
+		if e.Target.PrincipalID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Run) stopped(e ControlEvent) error {
+	return &RunStoppedError{
+		Event: e.Event, RunID: r.id, Reason: e.Reason, PreemptedBy: e.PreemptedBy,
+		Target: e.Target, Control: e,
+	}
+}
+
+// move changes the state from → to, if the run is in from.
+func (r *Run) move(from, to RunState, e *ControlEvent) {
+	r.mu.Lock()
+	if r.state != from {
+		r.mu.Unlock()
+		return
+	}
+	r.state = to
+	c := RunStateChange{Previous: from, Current: to, Priority: r.priority, Event: e}
+	r.wakeLocked()
+	start := r.changes.enqueue(c)
+	r.mu.Unlock()
+	if start {
+		r.changes.drain()
+	}
+}
+
+func (r *Run) setPriority(e *ControlEvent) {
+	p := Priority(strings.ToLower(strings.TrimSpace(e.Reason)))
+	if !p.Valid() {
+		if v, ok := e.Metadata["priority"].(string); ok {
+			p = Priority(strings.ToLower(v))
+		}
+	}
+	if !p.Valid() {
+		return
+	}
+	r.mu.Lock()
+	if r.state.Ended() || r.priority == p {
+		r.mu.Unlock()
+		return
+	}
+	r.priority = p
+	c := RunStateChange{Previous: r.state, Current: r.state, Priority: p, Event: e}
+	r.wakeLocked()
+	start := r.changes.enqueue(c)
+	r.mu.Unlock()
+	if start {
+		r.changes.drain()
+	}
+}
+
+// end moves the run to a final state with cause, once.
+func (r *Run) end(to RunState, cause error, e *ControlEvent) {
+	r.mu.Lock()
+	if r.state.Ended() {
+		r.mu.Unlock()
+		return
+	}
+	prev := r.state
+	r.cancel(cause)
+	// The cause of the context is the run's, also when the parent context
+	// ended first.
+	r.state, r.cause = to, context.Cause(r.ctx)
+	c := RunStateChange{Previous: prev, Current: to, Priority: r.priority, Event: e, Err: r.cause}
+	r.wakeLocked()
+	offs := r.offs
+	r.offs = nil
+	start := r.changes.enqueue(c)
+	r.mu.Unlock()
+	for _, off := range offs {
+		off()
+	}
+	if start {
+		r.changes.drain()
+	}
+}
+
+func (r *Run) wakeLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// snapshot returns the state, the channel closed at the next change and
+// the cause.
+func (r *Run) snapshot() (RunState, <-chan struct{}, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state, r.changed, r.cause
+}
+
+// notifier delivers values to callbacks one at a time, in the order they
+// were queued, without a goroutine of its own: the goroutine that queues a
+// value while no delivery is in progress delivers everything queued,
+// including values queued meanwhile by other goroutines or by the
+// callbacks themselves. The zero value is ready.
+type notifier[T any] struct {
+	mu    sync.Mutex
+	subs  []*subscriber[T]
+	queue []T
+	busy  bool
+}
+
+type subscriber[T any] struct {
+	fn  func(T)
+	off atomic.Bool
+}
+
+// add registers fn and returns its unsubscribe function. After off
+// returns, fn is not called again (a call already running finishes).
+func (n *notifier[T]) add(fn func(T)) (off func()) {
+	if fn == nil {
+		return func() {}
+	}
+	sub := &subscriber[T]{fn: fn}
+	n.mu.Lock()
+	next := make([]*subscriber[T], len(n.subs), len(n.subs)+1)
+	copy(next, n.subs)
+	n.subs = append(next, sub)
+	n.mu.Unlock()
+	return func() {
+		if sub.off.Swap(true) {
+			return
+		}
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		next := make([]*subscriber[T], 0, len(n.subs))
+		for _, x := range n.subs {
+			if x != sub {
+				next = append(next, x)
+			}
+		}
+		n.subs = next
+	}
+}
+
+// enqueue queues v and reports whether the caller must call drain (no
+// delivery is in progress). Callers that must order values across
+// goroutines enqueue under their own lock and drain after releasing it.
+func (n *notifier[T]) enqueue(v T) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.subs) == 0 && !n.busy {
+		return false // nobody listens: drop
+	}
+	n.queue = append(n.queue, v)
+	if n.busy {
+		return false
+	}
+	n.busy = true
+	return true
+}
+
+// emit queues v and delivers it (and anything queued) unless another
+// goroutine is delivering.
+func (n *notifier[T]) emit(v T) {
+	if n.enqueue(v) {
+		n.drain()
+	}
+}
+
+// drain delivers the queue; only the caller that enqueue told to may call
+// it. A panicking callback ends this delivery (the panic goes on); what is
+// left is delivered by the next drain.
+func (n *notifier[T]) drain() {
+	finished := false
+	defer func() {
+		if !finished {
+			n.mu.Lock()
+			n.busy = false
+			n.mu.Unlock()
+		}
+	}()
+	for {
+		n.mu.Lock()
+		if len(n.queue) == 0 {
+			n.queue = nil
+			n.busy = false
+			n.mu.Unlock()
+			finished = true
+			return
+		}
+		v := n.queue[0]
+		var zero T
+		n.queue[0] = zero
+		n.queue = n.queue[1:]
+		subs := n.subs
+		n.mu.Unlock()
+		for _, sub := range subs {
+			if !sub.off.Load() {
+				sub.fn(v)
+			}
+		}
+	}
+}
