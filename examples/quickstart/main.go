@@ -54,8 +54,8 @@ const (
 // token per user. An empty endpoint means the in-process service.
 type config struct {
 	endpoint  string
-	token     string // alice
-	peerToken string // bob
+	token     string        // alice
+	peerToken string        // bob
 	wait      time.Duration // for each event to reach the other side
 }
 
