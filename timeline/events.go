@@ -42,6 +42,7 @@ func (t *Timeline) onNew(m *messaging.Message) {
 	s := *m
 	t.stored(e, &s)
 	t.refresh(e, note{cause: CauseServer})
+	t.settleUnknown(e)
 }
 
 // stored records the first server version of an entry sent from here.
@@ -84,6 +85,7 @@ func (t *Timeline) onUpdate(m *messaging.Message) {
 		return
 	}
 	c, gen := t.serverUpdate(e, m)
+	t.settleUnknown(e)
 	t.mu.Unlock()
 	if c != nil {
 		t.decide(c, gen)
@@ -254,6 +256,7 @@ func (t *Timeline) onDelete(ev messaging.MessageDeletedEvent) {
 		}
 	}
 	t.refresh(e, note{cause: CauseServer})
+	t.settleUnknown(e)
 }
 
 // requestResync asks the loop for a reconciliation with the history.

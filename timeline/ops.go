@@ -312,8 +312,7 @@ func (t *Timeline) finish(e *entry, o *op, m *messaging.Message, err error) Entr
 		t.confirm(e, o, m)
 	case errors.Is(err, messaging.ErrDeliveryUnknown):
 		// It may or may not have reached the server: the history decides.
-		o.unknown, o.err, o.after = true, err, t.fetchSeq
-		t.reqGen++
+		o.unknown, o.err, o.due = true, err, time.Now().Add(unknownGrace)
 		t.kick()
 	default:
 		t.rollback(e, o, err)

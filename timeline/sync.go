@@ -16,8 +16,14 @@ import (
 // acknowledgement told about a message while the fetch ran is newer than
 // the fetch and wins.
 
-// historyPage is the page size of the history walk.
-const historyPage = 100
+const (
+	// historyPage is the page size of the history walk.
+	historyPage = 100
+	// unknownGrace is how long after a change's delivery became unknown
+	// the history is asked about it: a request can still be on its way
+	// to the server, or in its queue, when the call gives up.
+	unknownGrace = time.Second
+)
 
 // Sync reconciles the view with the server's history: it fetches the
 // window over REST, applies the edits and deletions the socket could not
@@ -57,20 +63,31 @@ func (t *Timeline) Sync(ctx context.Context) error {
 	}
 }
 
-// loop runs the requested reconciliations, one at a time, until Close.
+// loop runs the requested reconciliations, one at a time, until Close,
+// and one when a change whose delivery is unknown is due.
 func (t *Timeline) loop() {
 	defer t.wg.Done()
 	delay := t.cfg.retryMin
 	for {
 		t.mu.Lock()
 		need := t.reqGen > t.doneGen || t.retry
+		due := t.nextDue()
 		t.mu.Unlock()
 		if !need {
+			var timer <-chan time.Time
+			tm := time.NewTimer(time.Until(due))
+			if !due.IsZero() {
+				timer = tm.C
+			}
 			select {
 			case <-t.ctx.Done():
+				tm.Stop()
 				return
 			case <-t.wake:
+			case <-timer:
+				t.requestResync()
 			}
+			tm.Stop()
 			continue
 		}
 		err := t.resync(t.ctx)
@@ -101,8 +118,7 @@ func (t *Timeline) resync(ctx context.Context) error {
 		return ErrClosed
 	}
 	gen := t.reqGen
-	t.fetchSeq++
-	seq := t.fetchSeq
+	start := time.Now()
 	t.fetching, t.touched = true, make(map[string]bool)
 	loaded, from := t.loaded, t.window
 	t.mu.Unlock()
@@ -120,7 +136,7 @@ func (t *Timeline) resync(ctx context.Context) error {
 		if !loaded {
 			t.window, t.loaded = window, true
 		}
-		t.merge(rows, touched, seq)
+		t.merge(rows, touched, start)
 	}
 	t.doneGen, t.syncErr, t.retry = gen, err, err != nil
 	close(t.syncDone)
@@ -165,7 +181,7 @@ func (t *Timeline) fetch(ctx context.Context, loaded bool, from time.Time) ([]me
 }
 
 // merge applies a fetched window. Caller holds t.mu.
-func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, seq uint64) {
+func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, start time.Time) {
 	present := make(map[string]bool, len(rows))
 	for i := range rows {
 		m := rows[i]
@@ -205,8 +221,9 @@ func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, seq 
 	}
 	// Changes whose delivery was unknown: the history decides.
 	for _, e := range t.entries {
+		t.settleUnknown(e)
 		for _, o := range slices.Clone(e.ops) {
-			if !o.unknown || o.after >= seq {
+			if !o.unknown || start.Before(o.due) {
 				continue
 			}
 			var ok bool
@@ -223,6 +240,36 @@ func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, seq 
 			} else {
 				t.rollback(e, o, o.err)
 			}
+		}
+	}
+}
+
+// nextDue returns when the earliest change whose delivery is unknown may
+// be decided (zero: none waits). Caller holds t.mu.
+func (t *Timeline) nextDue() time.Time {
+	var due time.Time
+	for _, e := range t.entries {
+		for _, o := range e.ops {
+			if o.unknown && (due.IsZero() || o.due.Before(due)) {
+				due = o.due
+			}
+		}
+	}
+	return due
+}
+
+// settleUnknown confirms the changes of e whose delivery was unknown and
+// whose effect the server has shown since. Caller holds t.mu.
+func (t *Timeline) settleUnknown(e *entry) {
+	for _, o := range slices.Clone(e.ops) {
+		if !o.unknown {
+			continue
+		}
+		switch {
+		case o.kind == OpSend && (e.server != nil || e.deleted),
+			o.kind == OpEdit && o.echoed,
+			o.kind == OpDelete && e.deleted:
+			t.confirm(e, o, nil)
 		}
 	}
 }

@@ -49,7 +49,6 @@ type Timeline struct {
 	// Reconciliation with the history.
 	fetching bool
 	touched  map[string]bool // ids the socket or an ack changed since the fetch started
-	fetchSeq uint64          // fetches started
 	reqGen   uint64          // resyncs requested
 	doneGen  uint64          // requests answered by the last resync
 	syncErr  error           // its error
@@ -85,7 +84,7 @@ type op struct {
 	done    chan struct{} // closed when this change's call has ended
 	echoed  bool          // the server's echo arrived
 	unknown bool          // the call ended with ErrDeliveryUnknown
-	after   uint64        // ... after this many fetches had started
+	due     time.Time     // ... and a fetch started after this decides
 	err     error         // its error
 }
 
