@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	messaging "github.com/symbia-labs/messaging-go"
+	"github.com/symbia-labs/messaging-go/messagingtest"
+)
+
+// screen is a terminal's output, read while the chat writes it.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// waitFor waits until the screen shows want.
+func (s *screen) waitFor(t *testing.T, want string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(s.String(), want) },
+		5*time.Second, 10*time.Millisecond, "the screen never showed %q; it shows:\n%s", want, s)
+}
+
+// terminal is one running chat: what it is typed, what it shows, and how it
+// ended.
+type terminal struct {
+	keys   *io.PipeWriter
+	screen *screen
+	done   chan error
+}
+
+func (tm *terminal) typeLine(t *testing.T, line string) {
+	t.Helper()
+	_, err := io.WriteString(tm.keys, line+"\n")
+	require.NoError(t, err)
+}
+
+func (tm *terminal) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-tm.done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("the chat did not end")
+		return nil
+	}
+}
+
+func startChat(t *testing.T, ctx context.Context, endpoint, token, conversationID string) *terminal {
+	t.Helper()
+	client, err := messaging.NewClient(messaging.WithEndpoint(endpoint), messaging.WithToken(token))
+	require.NoError(t, err)
+	r, w := io.Pipe()
+	tm := &terminal{keys: w, screen: &screen{}, done: make(chan error, 1)}
+	go func() { tm.done <- chat(ctx, client, conversationID, r, tm.screen, options{history: 10}) }()
+	t.Cleanup(func() { w.Close() })
+	return tm
+}
+
+func demo(t *testing.T) (*messagingtest.Server, string) {
+	t.Helper()
+	srv, conv, err := startDemo(context.Background(), "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	return srv, conv
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestChatTwoTerminals(t *testing.T) {
+	srv, conv := demo(t)
+	ctx := context.Background()
+
+	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, `* connected as alice to "demo chat"`)
+	alice.typeLine(t, "hello before bob arrives")
+
+	bob := startChat(t, ctx, srv.URL(), "bob-token", conv)
+	bob.screen.waitFor(t, "* connected as bob")
+	assert.Contains(t, bob.screen.String(), "alice: hello before bob arrives", "history on arrival")
+	alice.screen.waitFor(t, "* b0b00000 is online") // no name seen yet: the start of the id
+
+	alice.typeLine(t, "hi bob")
+	bob.screen.waitFor(t, "* alice is typing…")
+	bob.screen.waitFor(t, "] alice: hi bob")
+	assert.NotContains(t, alice.screen.String(), "alice: hi bob", "one's own lines are not echoed")
+
+	bob.typeLine(t, "hi alice")
+	alice.screen.waitFor(t, "] bob: hi alice") // the name travels in the message's metadata
+
+	bob.typeLine(t, "/presence away")
+	bob.screen.waitFor(t, "* you are away")
+	alice.screen.waitFor(t, "* bob is away")
+
+	bob.typeLine(t, "//slash")
+	alice.screen.waitFor(t, "] bob: /slash")
+
+	bob.typeLine(t, "/nonsense")
+	bob.screen.waitFor(t, "/presence online|away|busy|offline")
+	bob.typeLine(t, "/presence sleepy")
+	bob.screen.waitFor(t, `! unknown presence "sleepy"`)
+
+	bob.typeLine(t, "/quit")
+	require.NoError(t, bob.wait(t))
+	alice.screen.waitFor(t, "* bob went offline")
+
+	alice.keys.Close() // Ctrl-D
+	require.NoError(t, alice.wait(t))
+}
+
+func TestChatJoinsGroupConversation(t *testing.T) {
+	srv, conv := demo(t)
+	srv.AddUser("dave-token", messagingtest.Principal{ID: "da5e0000-0000-4000-8000-000000000004", Name: "dave"})
+	dave := startChat(t, context.Background(), srv.URL(), "dave-token", conv)
+	dave.screen.waitFor(t, "* joined conversation "+conv)
+	dave.screen.waitFor(t, "* connected as dave")
+	dave.keys.Close()
+	require.NoError(t, dave.wait(t))
+}
+
+func TestChatEndsWithContext(t *testing.T) {
+	srv, conv := demo(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, "* connected as alice")
+	cancel() // Ctrl-C
+	require.NoError(t, alice.wait(t))
+}
+
+func TestChatRefusedToken(t *testing.T) {
+	srv, conv := demo(t)
+	nobody := startChat(t, context.Background(), srv.URL(), "wrong", conv)
+	err := nobody.wait(t)
+	require.ErrorIs(t, err, messaging.ErrUnauthorized)
+}
+
+func TestRunServeCreatesDemo(t *testing.T) {
+	var out screen
+	err := run(context.Background(), config{history: 10}, strings.NewReader("hello\n"), &out)
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), "Started an in-process test service at http://127.0.0.1:")
+	assert.Contains(t, out.String(), "go run ./examples/chat -endpoint http://127.0.0.1:")
+	assert.Contains(t, out.String(), "* connected as alice")
+}
+
+func TestRunServeAndEndpointExclusive(t *testing.T) {
+	err := run(context.Background(), config{serve: "127.0.0.1:0", endpoint: "http://x", endpointSet: true}, strings.NewReader(""), io.Discard)
+	require.ErrorContains(t, err, "exclude each other")
+}
