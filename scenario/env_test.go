@@ -215,20 +215,37 @@ type socket struct {
 	p *principal
 }
 
-// connect makes and connects a socket for p, closed when the test ends.
+// connect makes and connects a socket for p, closed when the test ends,
+// then joins the conversations given. The service joins a new socket to the
+// rooms of its conversations by itself, but after answering the CONNECT (see
+// messagingtest's documentation): an acknowledged join is the way to know
+// the socket is in a room. Scenarios about the service's own joins pass
+// none.
+//
 // Backfill is off: the scenarios assert what the server sends, and backfill
 // would fetch over REST what a room did not receive.
-func (p *principal) connect(opts ...messaging.SocketOption) *socket {
+func (p *principal) connect(conversations ...string) *socket {
 	t := p.e.t
 	t.Helper()
-	s, err := p.Client.NewSocket(append([]messaging.SocketOption{messaging.WithBackfill(false)}, opts...)...)
+	s, err := p.Client.NewSocket(messaging.WithBackfill(false))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	r := newRecorder(p.name)
 	r.attach(s)
-	ctx, cancel := context.WithTimeout(p.e.ctx, callTimeout)
-	defer cancel()
+	// Runs before the Close above: nothing may have gone wrong outside the
+	// calls (a malformed event, a panic, a failed rejoin).
+	t.Cleanup(func() {
+		for _, ev := range r.snapshot() {
+			if ev.Kind == kindError {
+				t.Errorf("%s's socket reported %v", p.name, ev.Err)
+			}
+		}
+	})
+	ctx := p.e.callCtx()
 	require.NoError(t, s.Connect(ctx), "%s's socket", p.name)
+	for _, id := range conversations {
+		require.NoError(t, s.JoinConversation(ctx, id), "%s joins %s", p.name, id)
+	}
 	return &socket{Socket: s, recorder: r, p: p}
 }
 
