@@ -679,14 +679,6 @@ func (n *notifier[T]) enqueue(v T) bool {
 	return true
 }
 
-// emit queues v and delivers it (and anything queued) unless another
-// goroutine is delivering.
-func (n *notifier[T]) emit(v T) {
-	if n.enqueue(v) {
-		n.drain()
-	}
-}
-
 // drain delivers the queue; only the caller that enqueue told to may call
 // it. A panicking callback ends this delivery (the panic goes on); what is
 // left is delivered by the next drain.
