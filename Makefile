@@ -4,9 +4,9 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFORMANCE := testdata/conformance
 
-.PHONY: test check fmt-check vet lint unit deps fuzz bench cover
+.PHONY: test check fmt-check vet lint unit examples deps fuzz bench cover
 
-test: deps fmt-check vet lint unit
+test: deps fmt-check vet lint unit examples
 
 # The protocol referee's Node modules (the official socket.io server).
 deps:
@@ -23,6 +23,14 @@ lint:
 
 unit:
 	MESSAGING_CONFORMANCE=required $(GO) test -race -count=1 -timeout 10m ./...
+
+# Every example builds, and the quickstart runs from a fresh clone: without
+# MESSAGING_ENDPOINT it starts its own in-process service. Its transcript is
+# shown only when it fails.
+examples:
+	$(GO) build ./examples/...
+	@out=$$(env -u MESSAGING_ENDPOINT timeout 60 $(GO) run ./examples/quickstart 2>&1) \
+	  || { echo "$$out"; echo "examples/quickstart failed"; exit 1; }; echo "$$out" | tail -n 1
 
 cover:
 	$(GO) test -race -coverprofile=coverage.out ./...
