@@ -357,7 +357,7 @@ func TestSocketTyping(t *testing.T) {
 	// The typist is not told: bob's typing, after the server handled
 	// alice's (bob saw it), reaches alice, alone.
 	require.NoError(t, bs.StartTyping(e.ctx, g))
-	as.absentBefore(t, match{Kind: kTyping, User: a.ID}, match{Kind: kTyping, Conv: g, User: b.ID})
+	as.absentBefore(t, match{Kind: kTyping, Conv: g, User: a.ID}, match{Kind: kTyping, Conv: g, User: b.ID})
 
 	// Outside the room, nothing.
 	barrier := a.send(agents, "barrier")
@@ -371,9 +371,9 @@ func TestSocketTyping(t *testing.T) {
 	require.NoError(t, as.StopTyping(e.ctx, g))
 	i, got := bs.wait(t, match{Kind: kStopped, Conv: g, User: a.ID})
 	require.Equal(t, messaging.UserTypeUser, got.UserType)
-	bs.noneBefore(t, i, match{User: ag.ID})
+	bs.noneBefore(t, i, match{Kind: kTyping, Conv: g, User: ag.ID})
 	require.NoError(t, bs.StopTyping(e.ctx, g))
-	as.absentBefore(t, match{Kind: kStopped, User: a.ID}, match{Kind: kStopped, Conv: g, User: b.ID})
+	as.absentBefore(t, match{Kind: kStopped, Conv: g, User: a.ID}, match{Kind: kStopped, Conv: g, User: b.ID})
 }
 
 // Rows: watch:conversation → {success} for an agent with
@@ -434,7 +434,7 @@ func TestSocketPresence(t *testing.T) {
 	// Not the sender: bob's change, made after the server handled alice's,
 	// reaches alice alone.
 	require.NoError(t, bs.UpdatePresence(e.ctx, messaging.PresenceBusy))
-	as.absentBefore(t, match{Kind: kPres, User: a.ID}, match{Kind: kPres, User: b.ID, Status: messaging.PresenceBusy})
+	as.absentBefore(t, match{Kind: kPres, User: a.ID, Status: messaging.PresenceAway}, match{Kind: kPres, User: b.ID, Status: messaging.PresenceBusy})
 	// Every other socket, beyond any conversation: the agent shares none
 	// with bob.
 	ags.waitEvent(t, match{Kind: kPres, User: b.ID, Status: messaging.PresenceBusy})
@@ -471,7 +471,7 @@ func TestSocketParticipantOnlineOffline(t *testing.T) {
 	// receives it, was not told of his own connection before.
 	require.NoError(t, as.AnnouncePresence(e.ctx, g))
 	as.waitEvent(t, match{Kind: kOnline, Conv: g, User: a.ID})
-	bs.absentBefore(t, match{Kind: kOnline, User: b.ID}, match{Kind: kOnline, Conv: g, User: a.ID})
+	bs.absentBefore(t, match{Kind: kOnline, Conv: g, User: b.ID}, match{Kind: kOnline, Conv: g, User: a.ID})
 	// Only the rooms of bob's conversations.
 	as.absentBefore(t, match{Kind: kOnline, User: b.ID, Conv: elsewhere}, match{Kind: kOnline, Conv: g, User: a.ID})
 
@@ -491,6 +491,6 @@ func TestSocketParticipantOnlineOffline(t *testing.T) {
 	ags.waitEvent(t, match{Kind: kOffline, Conv: g, User: b.ID})
 	// Only the rooms of bob's conversations: a barrier in elsewhere.
 	require.NoError(t, as.AnnouncePresence(e.ctx, elsewhere))
-	as.absentBefore(t, match{Kind: kOffline, Conv: elsewhere}, match{Kind: kOnline, Conv: elsewhere, User: a.ID})
+	as.absentBefore(t, match{Kind: kOffline, Conv: elsewhere, User: b.ID}, match{Kind: kOnline, Conv: elsewhere, User: a.ID})
 
 }
