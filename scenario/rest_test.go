@@ -648,3 +648,32 @@ func TestSendControl(t *testing.T) {
 	_, err = ag.Client.SendControl(e.ctx, g, messaging.ControlParams{Event: "pause", RunID: "run-1"})
 	validationError(t, err, "params.RunID")
 }
+
+// Section 1: X-As-User-Id is honoured when the caller is an agent (or a
+// super admin) and silently ignored for anyone else.
+func TestImpersonation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b, ag := e.alice, e.bob, e.agent
+	g := a.group(b)
+
+	m, err := ag.Client.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: g, Content: "on alice's behalf"},
+		messaging.AsUser(a.ID))
+	require.NoError(t, err)
+	require.Equal(t, a.ID, m.SenderID)
+	require.Equal(t, messaging.SenderUser, m.SenderType)
+	c, err := a.Client.GetConversation(e.ctx, g)
+	require.NoError(t, err)
+	require.Len(t, c.Participants, 2, "the agent sent as alice: it was not added")
+
+	if b.Me.User.IsSuperAdmin {
+		t.Log("bob is a super admin: the refusal of his impersonation is not checked")
+		return
+	}
+	m, err = b.Client.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: g, Content: "not on alice's behalf"},
+		messaging.AsUser(a.ID))
+	require.NoError(t, err)
+	require.Equal(t, b.ID, m.SenderID, "a user's X-As-User-Id is ignored")
+	_, err = b.Client.GetConversation(e.ctx, a.private(), messaging.AsUser(a.ID))
+	apiError(t, err, http.StatusForbidden, textNotParticipantREST, messaging.ErrNotParticipant)
+}
