@@ -186,9 +186,11 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 	c.pingInterval, c.pingTimeout = hs.PingInterval, hs.PingTimeout
 	c.peerMaxPayload = hs.MaxPayload
 	c.lastPing = time.Now().Round(0)
+	c.mu.Lock() // terminate reads pingTimer under mu, on the timer's goroutine
 	c.pingTimer = time.AfterFunc(hs.PingInterval+hs.PingTimeout, func() {
 		c.terminate(ReasonPingTimeout, nil, false)
 	})
+	c.mu.Unlock()
 	c.start(false)
 	return &Conn{c: c, hs: hs}, nil
 }

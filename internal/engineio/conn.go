@@ -93,6 +93,14 @@ type conn struct {
 	peerMaxPayload int64         // 0 = unknown/unlimited
 	wqLimit        int           // 0 = unlimited
 
+	// A client has no writer goroutine: whoever finds the write queue idle
+	// becomes its writer and drains it (see drainQueue), a sender on its
+	// own goroutine, a fire-and-forget message or a pong on a short-lived
+	// one. An idle connection then costs one goroutine (the reader), and a
+	// send is written without a hand-off to another goroutine. A server
+	// keeps its writer goroutine, which also runs the heartbeat.
+	inline bool
+
 	mu           sync.Mutex
 	ended        bool
 	closeErr     *CloseError
@@ -100,11 +108,13 @@ type conn struct {
 	rq           fifo[Message]
 	readerExited bool
 	wq           fifo[*writeItem]
+	writing      bool      // inline: a goroutine is draining wq; wq is empty when false
 	pongDue      bool      // client: a pong must be written
 	lastPing     time.Time // client: wall clock of the last ping (or open)
 
 	stopping   chan struct{} // closed when termination is decided
-	writerDone chan struct{}
+	writerDone chan struct{} // writer goroutine exited (not inline)
+	writeIdle  chan struct{} // inline: signalled when a drain ends
 	done       chan struct{} // closed after reader and writer exited
 	live       atomic.Int32
 	onEnd      func() // called once before done is closed
@@ -125,6 +135,7 @@ func newConn(ws *websocket.Conn, r role) *conn {
 		role:       r,
 		stopping:   make(chan struct{}),
 		writerDone: make(chan struct{}),
+		writeIdle:  make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		rnotify:    make(chan struct{}, 1),
 		wnotify:    make(chan struct{}, 1),
@@ -141,11 +152,17 @@ func notify(ch chan struct{}) {
 	}
 }
 
-// start launches the writer goroutine, and the reader goroutine unless
-// inlineReader is set (the caller then runs readLoop itself).
+// start launches the writer goroutine (a server's; a client writes inline),
+// and the reader goroutine unless inlineReader is set (the caller then runs
+// readLoop itself).
 func (c *conn) start(inlineReader bool) {
-	c.live.Store(2)
-	go c.writeLoop()
+	c.inline = c.role == roleClient
+	if c.inline {
+		c.live.Store(1)
+	} else {
+		c.live.Store(2)
+		go c.writeLoop()
+	}
 	if !inlineReader {
 		go c.readLoop()
 	}
@@ -172,10 +189,11 @@ func (c *conn) terminate(reason string, cause error, graceful bool) bool {
 	c.ended = true
 	c.closeErr = &CloseError{Reason: reason, Err: cause}
 	c.drain = graceful
+	pt := c.pingTimer // set under mu: this may run on the timer's own goroutine
 	c.mu.Unlock()
 	close(c.stopping)
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
+	if pt != nil {
+		pt.Stop()
 	}
 	if !graceful {
 		_ = c.ws.CloseNow() // aborts a blocked read or write
@@ -192,11 +210,21 @@ func (c *conn) closeGracefully() {
 		return
 	}
 	t := time.NewTimer(closeGrace)
-	select {
-	case <-c.writerDone:
-	case <-t.C:
-		_ = c.ws.CloseNow() // abort a write stuck on a dead peer
-		<-c.writerDone
+	if c.inline {
+		for c.isWriting() {
+			select {
+			case <-c.writeIdle:
+			case <-t.C:
+				_ = c.ws.CloseNow() // abort a write stuck on a dead peer
+			}
+		}
+	} else {
+		select {
+		case <-c.writerDone:
+		case <-t.C:
+			_ = c.ws.CloseNow() // abort a write stuck on a dead peer
+			<-c.writerDone
+		}
 	}
 	t.Stop()
 	// If the peer does not answer the close frame in time, dropping the
@@ -274,13 +302,20 @@ func (c *conn) checkSize(msgs []Message) error {
 	return nil
 }
 
-// enqueue appends an item to the write queue.
-func (c *conn) enqueue(it *writeItem) error {
+func (c *conn) isWriting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writing
+}
+
+// enqueue appends an item to the write queue. On an inline connection it
+// reports whether the caller became the queue's writer and must drain it.
+func (c *conn) enqueue(it *writeItem) (writer bool, err error) {
 	if len(it.msgs) == 0 {
-		return nil
+		return false, nil
 	}
 	if err := c.checkSize(it.msgs); err != nil {
-		return err
+		return false, err
 	}
 	if c.role == roleClient && c.pingExpired() {
 		c.terminate(ReasonPingTimeout, nil, false)
@@ -289,17 +324,102 @@ func (c *conn) enqueue(it *writeItem) error {
 	if c.ended {
 		err := c.notSent()
 		c.mu.Unlock()
-		return err
+		return false, err
 	}
 	if c.wqLimit > 0 && c.wq.len() >= c.wqLimit {
 		c.mu.Unlock()
 		c.terminate(ReasonTransportError, ErrWriteQueueFull, false)
-		return fmt.Errorf("%w: %w", ErrNotSent, ErrWriteQueueFull)
+		return false, fmt.Errorf("%w: %w", ErrNotSent, ErrWriteQueueFull)
 	}
 	c.wq.push(it)
+	if c.inline {
+		writer = !c.writing
+		c.writing = true
+		c.mu.Unlock()
+		return writer, nil
+	}
 	c.mu.Unlock()
 	notify(c.wnotify)
-	return nil
+	return false, nil
+}
+
+// spawnDrain drains the write queue on a goroutine of its own, counted
+// among the connection's goroutines. The caller made itself the writer
+// (c.writing) while the connection had not ended.
+func (c *conn) spawnDrain() {
+	c.live.Add(1)
+	go func() {
+		defer c.exited()
+		c.drainQueue()
+	}()
+}
+
+// drainQueue is the inline writer: it writes the pending pong and the queued
+// items in order until the queue is empty, then gives up the writer role.
+// After an abrupt end, or a failed write, it completes what is left with
+// ErrNotSent.
+func (c *conn) drainQueue() {
+	for {
+		c.mu.Lock()
+		if c.ended && !c.drain {
+			var items []*writeItem
+			for {
+				it, ok := c.wq.pop()
+				if !ok {
+					break
+				}
+				items = append(items, it)
+			}
+			err := c.notSent()
+			c.writing = false
+			c.mu.Unlock()
+			for _, it := range items {
+				if it.state.CompareAndSwap(itemQueued, itemTaken) {
+					it.finish(err)
+				}
+			}
+			notify(c.writeIdle)
+			return
+		}
+		if c.pongDue && !c.ended {
+			c.pongDue = false
+			c.mu.Unlock()
+			if err := c.writeControl(packetPong); err != nil {
+				c.writeFailed(err)
+			}
+			continue
+		}
+		it, ok := c.wq.pop()
+		if !ok {
+			c.writing = false
+			c.mu.Unlock()
+			notify(c.writeIdle)
+			return
+		}
+		c.mu.Unlock()
+		if !it.state.CompareAndSwap(itemQueued, itemTaken) {
+			continue // cancelled by its sender
+		}
+		var err error
+		for _, m := range it.msgs {
+			if err = c.writeMsg(m); err != nil {
+				break
+			}
+		}
+		it.finish(err)
+		if err != nil {
+			c.writeFailed(err)
+		}
+	}
+}
+
+// writeFailed ends the connection after a failed write; nothing more is
+// written, even during a graceful close.
+func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	c.drain = false
+	c.mu.Unlock()
+	c.terminate(ReasonTransportError, err, false)
 }
 
 // send enqueues msgs and waits until they were written, the connection ended
@@ -310,8 +430,15 @@ func (c *conn) send(ctx context.Context, msgs []Message) error {
 		return err
 	}
 	it := &writeItem{msgs: msgs, done: make(chan error, 1)}
-	if err := c.enqueue(it); err != nil {
+	writer, err := c.enqueue(it)
+	if err != nil {
 		return err
+	}
+	if writer {
+		// The queue was idle: this item is first, and this goroutine
+		// writes it (and whatever others queue meanwhile) itself.
+		c.drainQueue()
+		return <-it.done
 	}
 	select {
 	case err := <-it.done:
@@ -334,7 +461,11 @@ func (c *conn) send(ctx context.Context, msgs []Message) error {
 }
 
 func (c *conn) queue(msgs []Message) error {
-	return c.enqueue(&writeItem{msgs: msgs})
+	writer, err := c.enqueue(&writeItem{msgs: msgs})
+	if writer {
+		c.spawnDrain()
+	}
+	return err
 }
 
 // pingExpired reports, from the wall clock, whether the client's heartbeat
@@ -627,7 +758,15 @@ func (c *conn) onPing() {
 	}
 	c.lastPing = time.Now().Round(0)
 	c.pongDue = true
+	writer := c.inline && !c.writing
+	if writer {
+		c.writing = true
+	}
 	c.mu.Unlock()
 	c.pingTimer.Reset(c.pingInterval + c.pingTimeout)
-	notify(c.wnotify)
+	if writer {
+		c.spawnDrain() // never write from the reader: the peer may wait for us to read
+	} else {
+		notify(c.wnotify)
+	}
 }
