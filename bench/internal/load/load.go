@@ -17,6 +17,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,10 @@ type Config struct {
 	InFlight  int // concurrent acks (inflight, and the fan-out sender)
 	Receivers int // fan-out receiving connections
 	Timeout   time.Duration
+	// CPUProfile and MemProfile, when set, receive a pprof CPU profile of
+	// the measured part and a heap profile taken at its end (idle: with
+	// every connection open).
+	CPUProfile, MemProfile string
 }
 
 // Result is one measured workload, printed as one JSON line.
@@ -156,7 +161,12 @@ func Main(client string, d Driver) {
 	fs.IntVar(&cfg.InFlight, "inflight", 50, "acks in flight")
 	fs.IntVar(&cfg.Receivers, "receivers", 20, "fan-out receivers")
 	fs.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "workload timeout")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured part")
+	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile at the end of the measured part")
 	_ = fs.Parse(os.Args[1:])
+	if cfg.MemProfile != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact account
+	}
 	res, err := Run(context.Background(), client, d, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s %s: %v\n", client, cfg.Workload, err)
@@ -198,6 +208,7 @@ func runSeq(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	}
 	lat := make([]time.Duration, cfg.N)
 	runtime.GC()
+	stop := measuring(cfg)
 	cpu0, start := CPUTime(), time.Now()
 	for i := range lat {
 		t := time.Now()
@@ -207,6 +218,7 @@ func runSeq(ctx context.Context, d Driver, cfg Config) (Result, error) {
 		lat[i] = time.Since(t)
 	}
 	wall, cpu := time.Since(start), CPUTime()-cpu0
+	stop()
 	return acked(cfg.N, wall, cpu, lat), nil
 }
 
@@ -221,11 +233,13 @@ func runInFlight(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	}
 	lat := make([]time.Duration, cfg.N)
 	runtime.GC()
+	stop := measuring(cfg)
 	cpu0, start := CPUTime(), time.Now()
 	if _, err := pipeline(ctx, c, cfg.N, cfg.InFlight, lat); err != nil {
 		return Result{}, err
 	}
 	wall, cpu := time.Since(start), CPUTime()-cpu0
+	stop()
 	return acked(cfg.N, wall, cpu, lat), nil
 }
 
@@ -271,6 +285,30 @@ func acked(n int, wall time.Duration, cpu time.Duration, lat []time.Duration) Re
 		P50:     micros(Percentile(lat, 0.50)),
 		P99:     micros(Percentile(lat, 0.99)),
 		CPU:     micros(cpu) / float64(n),
+	}
+}
+
+// measuring brackets the measured part of a workload: it starts the CPU
+// profile, and its stop function writes the heap profile.
+func measuring(cfg Config) (stop func()) {
+	var cpuf *os.File
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			cpuf = f
+		}
+	}
+	return func() {
+		if cpuf != nil {
+			pprof.StopCPUProfile()
+			_ = cpuf.Close()
+		}
+		if cfg.MemProfile != "" {
+			if f, err := os.Create(cfg.MemProfile); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				_ = f.Close()
+			}
+		}
 	}
 }
 
@@ -338,6 +376,7 @@ func runFanout(ctx context.Context, d Driver, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("warm-up deliveries: got %d of %d: %w", total.Load(), recv*int64(cfg.Warmup), err)
 	}
 	runtime.GC()
+	stop := measuring(cfg)
 	cpu0, start := CPUTime(), time.Now()
 	if _, err := pipeline(ctx, sender, cfg.N, cfg.InFlight, nil); err != nil {
 		return Result{}, err
@@ -350,6 +389,7 @@ func runFanout(ctx context.Context, d Driver, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("deliveries: got %d of %d: %w", total.Load(), recv*want, ctx.Err())
 	}
 	wall, cpu := time.Since(start), CPUTime()-cpu0
+	stop()
 	// Every receiver got every message; no more arrive after them.
 	time.Sleep(50 * time.Millisecond)
 	for i, ct := range counters {
@@ -449,6 +489,7 @@ func runIdle(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	time.Sleep(time.Second)
 	settle()
 	rss1, ms1, g1 := RSS(), memStats(), runtime.NumGoroutine()
+	measuring(Config{MemProfile: cfg.MemProfile})()
 	n := float64(cfg.N)
 	kib := func(b uint64, a uint64) float64 { return (float64(b) - float64(a)) / 1024 / n }
 	return Result{

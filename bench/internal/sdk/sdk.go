@@ -1,90 +1,51 @@
-// Package sdk drives the Go SDK's real-time client for the benchmark.
+// Package sdk drives the Go SDK's real-time client, the public Socket, for
+// the benchmark: with its default options, as a service would use it.
 package sdk
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"strings"
 
 	messaging "github.com/symbia-labs/messaging-go"
 	"github.com/symbia-labs/messaging-go/bench/internal/load"
-	"github.com/symbia-labs/messaging-go/internal/socketio"
 )
 
-// Driver dials SDK connections.
-//
-// Until the public Socket lands this drives internal/socketio.Client the way
-// the Socket does (typed params in, typed Message out).
+// Driver dials SDK sockets.
 type Driver struct{}
 
-// Conn is one SDK connection.
+// Conn is one connected Socket.
 type Conn struct {
-	c    *socketio.Client
+	s    *messaging.Socket
 	conv string
 }
 
-// Dial connects one client.
+// Dial makes a Socket, registers onMessage with OnMessage and connects.
 func (Driver) Dial(ctx context.Context, url, conversation string, onMessage func()) (load.Conn, error) {
-	opts := socketio.ClientOptions{
-		Auth:         func(context.Context) (any, error) { return map[string]string{"token": load.Token}, nil },
-		Reconnection: true,
-	}
-	if onMessage != nil {
-		opts.OnEvent = func(event string, args []json.RawMessage) {
-			if event != messaging.EventMessageNew || len(args) == 0 {
-				return
-			}
-			var m messaging.Message
-			if json.Unmarshal(args[0], &m) == nil {
-				onMessage()
-			}
-		}
-	}
-	c := socketio.NewClient(strings.TrimSuffix(url, "/"), opts)
-	if err := c.Connect(ctx); err != nil {
-		c.Close()
+	s, err := messaging.NewSocket(messaging.WithEndpoint(strings.TrimSuffix(url, "/")), messaging.WithToken(load.Token))
+	if err != nil {
 		return nil, err
 	}
-	return &Conn{c: c, conv: conversation}, nil
+	if onMessage != nil {
+		s.OnMessage(func(*messaging.Message) { onMessage() })
+	}
+	if err := s.Connect(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return &Conn{s: s, conv: conversation}, nil
 }
 
-type sendAck struct {
-	Success bool               `json:"success"`
-	Message *messaging.Message `json:"message"`
-	Error   string             `json:"error"`
-}
-
-// Send sends one message and waits for the stored row.
+// Send sends one message (the Socket makes its id) and waits for the
+// stored row.
 func (c *Conn) Send(ctx context.Context) error {
-	id, err := newID()
-	if err != nil {
-		return err
-	}
-	args, err := c.c.EmitWithAck(ctx, messaging.EventMessageSend, messaging.SendMessageParams{
-		ConversationID: c.conv, ID: id, Content: load.Content,
-	})
-	if err != nil {
-		return err
-	}
-	if len(args) == 0 {
-		return errors.New("empty ack")
-	}
-	var a sendAck
-	if err := json.Unmarshal(args[0], &a); err != nil {
-		return err
-	}
-	if !a.Success || a.Message == nil {
-		return errors.New("refused: " + a.Error)
-	}
-	return nil
+	_, err := c.s.SendMessage(ctx, messaging.SendMessageParams{ConversationID: c.conv, Content: load.Content})
+	return err
 }
 
 // Join joins a conversation's room.
 func (c *Conn) Join(ctx context.Context, conversation string) error {
-	_, err := c.c.EmitWithAck(ctx, messaging.EventJoinConversation, conversation)
-	return err
+	return c.s.JoinConversation(ctx, conversation)
 }
 
-// Close closes the client.
-func (c *Conn) Close() error { return c.c.Close() }
+// Close closes the socket.
+func (c *Conn) Close() error { return c.s.Close() }
