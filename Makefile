@@ -3,6 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFORMANCE := testdata/conformance
+# Build this module alone, whatever go.work a parent directory may hold.
+export GOWORK := off
 
 .PHONY: test check fmt-check vet lint unit examples deps fuzz bench cover
 
