@@ -62,6 +62,9 @@ type principal struct {
 	Type   messaging.UserType
 	Me     *messaging.Me
 	Client *messaging.Client
+	// token is the principal's credential, for the few requests the SDK
+	// cannot make (an older client's wire form).
+	token string
 }
 
 // newEnv returns the scenario's environment. Against messagingtest it
@@ -117,7 +120,7 @@ func newEnv(t *testing.T) *env {
 		me, err := c.Me(ctx)
 		require.NoError(t, err, "GET /api/auth/me as %s", name)
 		require.NotEmpty(t, me.User.ID, "GET /api/auth/me as %s returned no id", name)
-		return &principal{e: e, name: name, ID: me.User.ID, Type: me.User.Type, Me: me, Client: c}
+		return &principal{e: e, name: name, ID: me.User.ID, Type: me.User.Type, Me: me, Client: c, token: tokens[name]}
 	}
 	e.alice, e.bob, e.agent = mk("alice"), mk("bob"), mk("agent")
 

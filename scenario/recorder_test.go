@@ -61,12 +61,15 @@ type match struct {
 	ID     string
 	Status messaging.PresenceStatus
 	Name   messaging.ControlEventName
+	// Reason is a control event's reason.
+	Reason string
 }
 
 func (m match) matches(e event) bool {
 	return (m.Kind == "" || m.Kind == e.Kind) && (m.Conv == "" || m.Conv == e.Conv) &&
 		(m.User == "" || m.User == e.User) && (m.ID == "" || m.ID == e.ID) &&
-		(m.Status == "" || m.Status == e.Status) && (m.Name == "" || m.Name == e.Name)
+		(m.Status == "" || m.Status == e.Status) && (m.Name == "" || m.Name == e.Name) &&
+		(m.Reason == "" || m.Reason == e.Control.Reason)
 }
 
 func (m match) String() string {

@@ -19,6 +19,8 @@ package scenario_test
 // too.
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,6 +317,30 @@ func TestSocketControl(t *testing.T) {
 		got := s.waitEvent(t, match{Kind: kindControl, Conv: g, Name: messaging.StreamResume})
 		require.Equal(t, &messaging.ControlTarget{PrincipalID: "assistant:someone"}, got.Control.Target, s.who)
 	}
+	// An older client sends the short name as is (the SDK cannot: it sends
+	// names in full). The service broadcasts it as "pause"; the SDK hands it
+	// to the handlers of "stream.pause" under the full name.
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.endpoint+"/api/conversations/"+g+"/control",
+		strings.NewReader(`{"event":"pause","reason":"old client"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+ag.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.hc.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	for _, s := range all {
+		got := s.waitEvent(t, match{Kind: kindControl, Conv: g, Name: messaging.StreamPause, Reason: "old client"})
+		require.Equal(t, messaging.StreamPause, got.Control.Event, s.who)
+	}
+	select {
+	case c := <-short:
+		require.Equal(t, "old client", c.Reason)
+		require.Equal(t, messaging.StreamPause, c.Event)
+	case <-time.After(eventTimeout):
+		t.Fatal("the handler of the short name \"pause\" did not see the short broadcast")
+	}
+
 	// route and handoff need cap:messaging.route, which the agent has.
 	_, err = ags.SendControl(e.ctx, g, messaging.ControlParams{Event: "handoff",
 		Target: &messaging.ControlTarget{PrincipalID: b.ID, PrincipalType: messaging.UserTypeUser}})
