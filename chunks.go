@@ -60,10 +60,14 @@ const chunkMemory = 1024
 //   - or when the caller says so with Complete.
 //
 // Typing events reach everyone in the room except the typist, so a
-// socket does not see its own streams complete by the second rule. A
-// sender that streams two messages at once in one conversation completes
-// both when the first stream ends; a lost typing:stopped leaves the
-// message open until another rule applies (or Delete).
+// socket does not see its own streams complete by the second rule. The
+// typing indicator belongs to a principal and a conversation, not to a
+// message: a socket streaming two messages at once in one conversation
+// stops typing when the last one ends, so both complete then (a stream
+// ended by a control event completes at once by the third rule); two
+// sockets of one principal streaming in one conversation can complete
+// each other's messages early. A lost typing:stopped leaves a message
+// open until another rule applies (or Delete).
 //
 // The function is called one call at a time, in order, on the goroutine
 // that fed the event (with Attach, the socket's dispatcher goroutine),

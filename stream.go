@@ -69,8 +69,11 @@ type StreamParams struct {
 // with the run's cause (or the context's), nothing more is sent, and the
 // message keeps what was sent before: Content, once Close has returned,
 // is exactly what the service stores. While streaming, the stream shows
-// the caller as typing in the conversation (see StreamParams.NoTyping)
-// and stops at the end.
+// the caller as typing in the conversation (see StreamParams.NoTyping),
+// repeating typing:start every few seconds (not while paused), and sends
+// typing:stop at the end, once no other stream of the same socket types
+// in the conversation: receivers take the stop as the end of the
+// sender's streams (see ChunkAssembler).
 //
 // Text is sent in whole UTF-8 characters: bytes of a character split
 // across writes wait for the rest.
@@ -372,17 +375,22 @@ func (st *Stream) loop() {
 	defer close(st.done)
 	typingOn := false
 	var typingAt, lastSend time.Time
+	var share *typingShare
 	setTyping := func(on bool) {
 		if !st.typing || (!on && !typingOn) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), typingTimeout)
 		defer cancel()
+		if share == nil {
+			share = typingShares.enter(st.r.s, st.r.conv)
+		}
+		share.set(ctx, st.r.s, st.r.conv, typingOn, on)
 		if on {
-			_ = st.r.s.StartTyping(ctx, st.r.conv) // best effort
 			typingAt = time.Now()
 		} else {
-			_ = st.r.s.StopTyping(ctx, st.r.conv)
+			typingShares.leave(st.r.s, st.r.conv, share)
+			share = nil
 		}
 		typingOn = on
 	}
@@ -509,5 +517,72 @@ func (st *Stream) ioContext() (context.Context, func()) {
 		}
 		mu.Unlock()
 		cancel()
+	}
+}
+
+// typingShares counts, per socket and conversation, the streams showing
+// the caller typing, so that typing:stop is sent when the last of them
+// ends, not when the first does: receivers take a typing stop as the end
+// of the sender's streams (see ChunkAssembler). Its entries exist only
+// while streams run. (It would live on the Socket, which has no place for
+// it yet.)
+var typingShares = typingRegistry{m: make(map[typingKey]*typingShare)}
+
+type typingKey struct {
+	s    *Socket
+	conv string
+}
+
+type typingRegistry struct {
+	mu sync.Mutex
+	m  map[typingKey]*typingShare
+}
+
+// typingShare is the typing indicator of one socket in one conversation.
+// Its mutex orders the starts and stops on the wire.
+type typingShare struct {
+	users  int // streams holding the entry (registry lock)
+	mu     sync.Mutex
+	active int // streams showing typing (mu)
+}
+
+func (r *typingRegistry) enter(s *Socket, conv string) *typingShare {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := typingKey{s, strings.ToLower(conv)}
+	sh := r.m[k]
+	if sh == nil {
+		sh = &typingShare{}
+		r.m[k] = sh
+	}
+	sh.users++
+	return sh
+}
+
+func (r *typingRegistry) leave(s *Socket, conv string, sh *typingShare) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sh.users--
+	if sh.users == 0 {
+		delete(r.m, typingKey{s, strings.ToLower(conv)})
+	}
+}
+
+// set records one stream's typing (was → on) and tells the service: a
+// start each time a stream starts or refreshes, a stop when the last
+// stream stops. Errors are ignored: typing is best effort.
+func (sh *typingShare) set(ctx context.Context, s *Socket, conv string, was, on bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	switch {
+	case on && !was:
+		sh.active++
+	case !on && was:
+		sh.active--
+	}
+	if on {
+		_ = s.StartTyping(ctx, conv)
+	} else if sh.active == 0 {
+		_ = s.StopTyping(ctx, conv)
 	}
 }

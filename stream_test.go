@@ -487,3 +487,51 @@ func BenchmarkStreamPreemptLatency(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/preempt")
 }
+
+// Two streams of one socket in one conversation share the typing
+// indicator: it stops when the last one ends, and only then do receivers
+// take both as complete.
+func TestStreamsShareTheTypingIndicator(t *testing.T) {
+	e := newRTEnv(t)
+	agent := e.connect(rtAgentTok)
+	user := e.connect(rtUserTok)
+	stops := make(chan messaging.TypingEvent, 10)
+	user.OnTypingStop(func(ev messaging.TypingEvent) { stops <- ev })
+	msgs := make(chan *messaging.Message, 10)
+	user.OnMessage(func(m *messaging.Message) { msgs <- m })
+	chunks := make(chan messaging.Chunk, 100)
+	defer messaging.NewChunkAssembler(func(c messaging.Chunk) {
+		if c.Complete && c.RunID != "" { // not the barrier
+			chunks <- c
+		}
+	}).Attach(user)()
+
+	var streams []*messaging.Stream
+	for range 2 {
+		r, err := agent.Run(e.ctx, e.conv, "", messaging.WithRunPrincipal())
+		require.NoError(t, err)
+		defer r.End()
+		st, err := r.Stream(e.ctx, messaging.StreamParams{})
+		require.NoError(t, err)
+		_, err = st.WriteString("partial answer")
+		require.NoError(t, err)
+		require.NoError(t, st.Flush(e.ctx))
+		streams = append(streams, st)
+	}
+	require.NoError(t, streams[0].Close())
+	barrier, err := agent.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: e.conv, Content: "barrier"})
+	require.NoError(t, err)
+	for m := rtRecv(t, msgs); m.ID != barrier.ID; m = rtRecv(t, msgs) {
+	}
+	select {
+	case ev := <-stops:
+		t.Fatalf("typing stopped while a stream still runs: %+v", ev)
+	case c := <-chunks:
+		t.Fatalf("completed while a stream of the sender still runs: %+v", c)
+	default:
+	}
+	require.NoError(t, streams[1].Close())
+	assert.Equal(t, rtAgentID, rtRecv(t, stops).UserID)
+	done := []string{rtRecv(t, chunks).MessageID, rtRecv(t, chunks).MessageID}
+	assert.ElementsMatch(t, []string{streams[0].ID(), streams[1].ID()}, done)
+}
