@@ -543,6 +543,7 @@ func TestSendMessage(t *testing.T) {
 	require.Equal(t, id, again.ID)
 	require.Equal(t, "**hello**", again.Content, "the repeat returns the original")
 	require.Equal(t, m.Sequence, again.Sequence)
+	require.NotNil(t, again.UpdatedAt, "the repeat touches updated_at (OBSERVED.md)")
 	hist, err := a.Client.GetMessages(e.ctx, g, messaging.GetMessagesParams{})
 	require.NoError(t, err)
 	require.Equal(t, []string{first.ID, id}, ids(hist), "stored once")

@@ -164,6 +164,7 @@ func TestSocketSendMessage(t *testing.T) {
 	require.Equal(t, id, second.ID)
 	require.Equal(t, "first", second.Content, "the repeat is answered with the stored message")
 	require.Equal(t, first.Sequence, second.Sequence)
+	require.NotNil(t, second.UpdatedAt, "the repeat touches updated_at (OBSERVED.md)")
 	if e.srv != nil {
 		require.Equal(t, stats0+1, e.srv.Stats().EventsBroadcast, "the repeat is broadcast again")
 	}
