@@ -1,18 +1,39 @@
 // Package messaging is the Go SDK for the Symbia Messaging Service, the
 // real-time bus on which people and AI agents hold conversations. It is the
-// Go counterpart of the npm package @symbia/messaging-client.
+// Go counterpart of the npm package @symbia/messaging-client, and follows
+// its names.
 //
 // The package has two halves that share one set of typed models:
 //
 //   - [Client], a REST client over net/http for conversations,
 //     participants, messages and control events;
-//   - [Socket], a real-time client over Socket.IO for live events.
+//   - [Socket], a real-time client over Socket.IO for live messages,
+//     typing, presence and stream control events.
 //
 // Both are built with functional options; see [WithEndpoint], [WithToken]
-// and [WithAPIKey]. Every call that does I/O takes a context.Context first
-// and returns a value and an error. Errors match the sentinels of this
-// package with errors.Is, e.g. [ErrNotFound], [ErrForbidden] and
-// [ErrInvalidArgument].
+// and [WithAPIKey], which default to the environment variables
+// MESSAGING_ENDPOINT, MESSAGING_SERVICE_TOKEN and MESSAGING_API_KEY (an
+// explicit option always wins). Every call that does I/O takes a
+// context.Context first and returns a value and an error.
+//
+// Package messagingtest is an in-memory service that answers as the real one
+// does, for tests of code that uses this package; the programs in examples/
+// run against it when MESSAGING_ENDPOINT is not set.
+//
+// # REST
+//
+//	client, err := messaging.NewClient(messaging.WithToken(token))
+//	if err != nil { … }
+//	conv, err := client.CreateConversation(ctx, messaging.CreateConversationParams{
+//		Type: messaging.ConversationGroup, Name: "Support Chat",
+//	})
+//	if err != nil { … }
+//	_, err = client.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv.ID, Content: "Hello!"})
+//
+// [Client.GetMessages] returns one page of history; [Client.Messages]
+// walks the whole history as an iterator, without the gaps that paging by
+// millisecond timestamps can leave. Per-call options mirror the JS client's
+// request options: [AsUser] and [WithOrgID].
 //
 // # Real time
 //
@@ -24,8 +45,40 @@
 //	if err := s.JoinConversation(ctx, conversationID); err != nil { … }
 //	_, err = s.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conversationID, Content: "hi"})
 //
-// Credentials travel in the Socket.IO CONNECT packet only, never in a URL.
-// [WithTokenSource] refreshes an expiring token before every reconnection.
+// Every On method returns a function that unsubscribes the handler.
+// [Client.NewSocket] makes a socket that shares a client's endpoint and
+// credentials. Credentials travel in the Socket.IO CONNECT packet only, never
+// in a URL. [WithTokenSource] refreshes an expiring token before every
+// reconnection.
+//
+// # Control events
+//
+// Stream control events (stream.pause, stream.resume, stream.preempt,
+// stream.route, stream.handoff, stream.cancel, stream.priority) steer the
+// replies streamed in a conversation. [Client.SendControl] and
+// [Socket.SendControl] send them, accepting the JS client's short names
+// ("pause") and sending them in full, the names listeners use;
+// [Socket.OnControl] receives them. An agent's [Run] obeys them, and its
+// [Stream] writes a reply piece by piece.
+//
+// # Errors
+//
+// Errors match the sentinels of this package with errors.Is, e.g.
+// [ErrNotFound], [ErrForbidden], [ErrNotParticipant], [ErrUnauthorized] and
+// [ErrInvalidArgument], and carry their details in [*APIError] (a REST
+// answer other than 2xx), [*AckError] (a socket call the service refused),
+// [*ConnectError] (a refused socket connection) or [*ValidationError]
+// (input refused before any I/O). Where the JS client returns null or
+// {success: false}, this package returns an error. When a context ends, the
+// error wraps the context's error.
+//
+// # Retries and idempotent sends
+//
+// Every message carries an id made by the SDK before the first attempt
+// (or [SendMessageParams].ID): the service stores an id once, so the REST
+// client retries a send safely (see [RetryPolicy]) and the socket resends a
+// message whose acknowledgement was lost. Calls that a repeat would
+// duplicate, CreateConversation and SendControl, are never retried.
 //
 // # Concurrency
 //
