@@ -51,8 +51,11 @@ const chunkMemory = 1024
 //     streamed: it is one chunk, complete at once;
 //   - a streamed message is complete when its sender stops typing in the
 //     conversation (typing:stopped): a Stream stops typing only after its
-//     final edit was acknowledged, and the service broadcasts the edit
-//     before acknowledging it, so the final content has arrived by then;
+//     final edit was acknowledged, and the service emits message:updated
+//     to the room before that acknowledgement (messagingtest does, and so
+//     does the service as far as observed), so the final content has
+//     arrived by then; were it ever late, it would come as one more chunk,
+//     Complete, its number following on;
 //   - or when a control event ends its run: stream.cancel, stream.preempt,
 //     stream.handoff or stream.route naming the message's run id, or a
 //     cancel or a preemption without run id whose target is the sender
