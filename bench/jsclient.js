@@ -3,7 +3,7 @@
 // the workloads of bench/internal/load and printing the same JSON result.
 //
 //   node --expose-gc bench/jsclient.js -url http://127.0.0.1:PORT -workload seq|inflight|fanout|idle
-//        [-n N] [-warmup N] [-inflight K] [-receivers R] [-timeout 120s]
+//        [-n N] [-warmup N] [-inflight K] [-receivers R] [-timeout 120s] [-settle 1s]
 //
 // Each message is what @symbia/messaging-client's socket.sendMessage sends:
 // emitWithAck("message:send", {conversationId, id, content}) with a fresh
@@ -22,16 +22,16 @@ const CONTENT = "Hello from the benchmark: a chat message of ordinary length, ab
 const TOKEN = "bench-token";
 
 function flags(argv) {
-  const cfg = { url: "http://127.0.0.1:3000", workload: "seq", n: 0, warmup: 500, inflight: 50, receivers: 20, timeout: 120 };
+  const cfg = { url: "http://127.0.0.1:3000", workload: "seq", n: 0, warmup: 500, inflight: 50, receivers: 20, timeout: 120, settle: 1 };
   for (let i = 0; i < argv.length; i++) {
     let [key, v] = argv[i].replace(/^-+/, "").split("=", 2);
     if (v === undefined) v = argv[++i];
     if (!(key in cfg)) throw new Error(`unknown flag -${key}`);
-    if (key === "timeout") {
+    if (key === "timeout" || key === "settle") {
       // A Go duration, as the Go clients take it: "90s", "2m", "3m0s".
       const parts = [...String(v).matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)];
-      if (parts.length === 0) throw new Error(`bad -timeout ${v}`);
-      cfg.timeout = parts.reduce((t, [, n, u]) => t + parseFloat(n) * { h: 3600, m: 60, s: 1, ms: 0.001 }[u], 0);
+      if (parts.length === 0) throw new Error(`bad -${key} ${v}`);
+      cfg[key] = parts.reduce((t, [, n, u]) => t + parseFloat(n) * { h: 3600, m: 60, s: 1, ms: 0.001 }[u], 0);
     } else cfg[key] = typeof cfg[key] === "number" ? Number(v) : v;
   }
   const defaults = { seq: 5000, inflight: 30000, fanout: 3000, idle: 1000 };
@@ -188,7 +188,7 @@ async function idle(cfg) {
   const warm = await dial(cfg.url, CONVERSATION);
   conns.push(warm);
   await warm.send();
-  await sleep(200);
+  await sleep((cfg.settle * 1000) / 5);
   gc();
   const m0 = process.memoryUsage();
   let next = 0;
@@ -202,7 +202,7 @@ async function idle(cfg) {
   const ws = [];
   for (let i = 0; i < 10; i++) ws.push(worker());
   await Promise.all(ws);
-  await sleep(1000);
+  await sleep(cfg.settle * 1000);
   gc();
   await sleep(100);
   gc();

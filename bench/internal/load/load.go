@@ -68,6 +68,9 @@ type Config struct {
 	InFlight  int // concurrent acks (inflight, and the fan-out sender)
 	Receivers int // fan-out receiving connections
 	Timeout   time.Duration
+	// Settle is how long idle connections sit before memory is measured
+	// (1 s when zero).
+	Settle time.Duration
 	// CPUProfile and MemProfile, when set, receive a pprof CPU profile of
 	// the measured part and a heap profile taken at its end (idle: with
 	// every connection open).
@@ -106,6 +109,9 @@ func (cfg *Config) Defaults() {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = time.Second
 	}
 	if cfg.N <= 0 {
 		switch cfg.Workload {
@@ -161,6 +167,7 @@ func Main(client string, d Driver) {
 	fs.IntVar(&cfg.InFlight, "inflight", 50, "acks in flight")
 	fs.IntVar(&cfg.Receivers, "receivers", 20, "fan-out receivers")
 	fs.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "workload timeout")
+	fs.DurationVar(&cfg.Settle, "settle", time.Second, "idle: wait before measuring memory")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured part")
 	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a heap profile at the end of the measured part")
 	_ = fs.Parse(os.Args[1:])
@@ -447,7 +454,7 @@ func runIdle(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	if err := warm.Send(ctx); err != nil {
 		return Result{}, err
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(cfg.Settle / 5)
 	settle()
 	rss0, ms0, g0 := RSS(), memStats(), runtime.NumGoroutine()
 
@@ -486,7 +493,7 @@ func runIdle(ctx context.Context, d Driver, cfg Config) (Result, error) {
 		return Result{}, err
 	default:
 	}
-	time.Sleep(time.Second)
+	time.Sleep(cfg.Settle)
 	settle()
 	rss1, ms1, g1 := RSS(), memStats(), runtime.NumGoroutine()
 	measuring(Config{MemProfile: cfg.MemProfile})()
