@@ -33,6 +33,7 @@ const (
 	itemAnchor                       // where a joined conversation's history starts (v: *Message or nil)
 	itemPage                         // a page of backfilled history
 	itemForget                       // a conversation was left
+	itemGap                          // a gap's grace period ended (v: *convState)
 )
 
 type item struct {
@@ -56,6 +57,7 @@ type eventQueue struct {
 	items         []item
 	head          int
 	events        int // server events queued
+	dropped       int64
 	max           int
 	overflow      bool                 // in an overflow episode
 	lost          map[string]time.Time // conversation → oldest message dropped
@@ -90,6 +92,7 @@ func (q *eventQueue) pushEvent(it item) {
 		q.appendLocked(it)
 		return
 	}
+	q.dropped++
 	if !q.overflow {
 		q.overflow = true
 		q.appendLocked(item{kind: itemSlow})
@@ -191,6 +194,11 @@ func (q *eventQueue) close() {
 func (s *Socket) dispatch() {
 	defer close(s.dispDone)
 	s.dispGID.Store(goroutineID())
+	defer func() {
+		for _, c := range s.d.convs {
+			c.stopGapTimer()
+		}
+	}()
 	for {
 		it, ok := s.q.pop()
 		if !ok {
@@ -225,7 +233,12 @@ func (s *Socket) handle(it item) {
 		s.d.page(it)
 		close(it.done)
 	case itemForget:
-		delete(s.d.convs, it.conv)
+		if c := s.d.convs[it.conv]; c != nil {
+			c.stopGapTimer()
+			delete(s.d.convs, it.conv)
+		}
+	case itemGap:
+		s.d.gapExpired(it.v.(*convState))
 	}
 }
 
@@ -263,11 +276,11 @@ func (s *Socket) handleEvent(it item) {
 		}
 		if it.event == EventMessageNew {
 			s.d.live(v)
-		} else {
+		} else if !s.d.holdOther(v.ConversationID, it) {
 			run(s, &s.h.messageUpdate, it.event, v)
 		}
 	case MessageDeletedEvent:
-		if !s.left(v.ConversationID) {
+		if !s.left(v.ConversationID) && !s.d.holdOther(v.ConversationID, it) {
 			run(s, &s.h.messageDelete, it.event, v)
 		}
 	case TypingEvent:
@@ -428,6 +441,10 @@ const (
 	// failedRetrySpacing is how soon a live message may retry a backfill
 	// that failed.
 	failedRetrySpacing = time.Second
+	// gapGrace is how long a message whose sequence skipped ahead waits for
+	// the missing ones to arrive live before they are fetched: concurrent
+	// senders' broadcasts routinely overtake each other by a little.
+	gapGrace = 50 * time.Millisecond
 )
 
 // delivery is the per-conversation delivery state. It is owned by the
@@ -478,7 +495,18 @@ type convState struct {
 	failedAt    time.Time
 	retryFrom   time.Time
 	held        []*Message
-	noHistory   bool // the history cannot be read (403): never backfill
+	heldOther   []item      // edits and deletions that arrived while holding, in order
+	noHistory   bool        // the history cannot be read (403): never backfill
+	gapWait     bool        // a gap's grace period runs: hold live messages
+	gapTimer    *time.Timer // ends it
+}
+
+func (c *convState) stopGapTimer() {
+	if c.gapTimer != nil {
+		c.gapTimer.Stop()
+		c.gapTimer = nil
+	}
+	c.gapWait = false
 }
 
 func newDelivery(s *Socket) *delivery {
@@ -519,7 +547,7 @@ func (c *convState) markSeen(m *Message) {
 	}
 }
 
-func (c *convState) holding() bool { return c.pendingLost || c.inflight }
+func (c *convState) holding() bool { return c.pendingLost || c.inflight || c.gapWait }
 
 func (d *delivery) deliver(c *convState, m *Message) {
 	c.markSeen(m)
@@ -554,18 +582,56 @@ func (d *delivery) live(m *Message) {
 		return
 	}
 	switch {
+	case c.gapWait:
+		d.hold(c, m)
+		d.fillGap(c)
 	case c.holding():
 		d.hold(c, m)
 	case c.failed && time.Since(c.failedAt) >= failedRetrySpacing:
 		d.hold(c, m)
 		d.request(c, c.retryFrom)
 	case c.has && !c.failed && m.Sequence > c.maxSeq+1:
-		// The sequence skipped ahead: something may be missing.
+		// The sequence skipped ahead: something may be missing. Give the
+		// missing messages a moment to arrive live, then fetch them.
 		d.hold(c, m)
-		d.request(c, c.lastAt.Add(-backfillOverlap))
+		c.gapWait = true
+		c.gapTimer = time.AfterFunc(gapGrace, func() {
+			d.s.q.pushControl(item{kind: itemGap, v: c})
+		})
 	default:
 		d.deliver(c, m)
 	}
+}
+
+// fillGap ends a gap's grace period when the held messages have filled
+// it: their sequence numbers run on from the last one seen.
+func (d *delivery) fillGap(c *convState) {
+	seqs := make([]int64, len(c.held))
+	for i, m := range c.held {
+		seqs[i] = m.Sequence
+	}
+	slices.Sort(seqs)
+	next := c.maxSeq + 1
+	for _, q := range seqs {
+		switch {
+		case q < next: // a repeat, or from before: sequence is a hint
+		case q == next:
+			next++
+		default:
+			return // still a gap
+		}
+	}
+	c.stopGapTimer()
+	d.release(c)
+}
+
+// gapExpired fetches what a gap's grace period did not bring.
+func (d *delivery) gapExpired(c *convState) {
+	if d.convs[c.id] != c || !c.gapWait {
+		return // filled, left, or overtaken by a reconnection
+	}
+	c.stopGapTimer()
+	d.request(c, c.lastAt.Add(-backfillOverlap))
 }
 
 // request starts a fetch of the history from from, or schedules one after
@@ -592,6 +658,7 @@ func (d *delivery) lost() {
 		if !c.has || c.noHistory {
 			continue
 		}
+		c.stopGapTimer() // the fetch after the reconnection covers the gap
 		from := c.lastAt.Add(-backfillOverlap)
 		if !c.pendingLost || from.Before(c.lostFrom) {
 			c.lostFrom = from
@@ -698,7 +765,10 @@ func (d *delivery) page(it item) {
 		if errors.Is(it.err, ErrForbidden) {
 			c.noHistory, c.failed = true, false
 		}
-		d.release(c)
+		if !c.pendingLost || c.noHistory {
+			c.pendingLost = false
+			d.release(c)
+		}
 		d.s.reportError(it.err)
 		return
 	}
@@ -719,21 +789,43 @@ func (d *delivery) page(it item) {
 		return
 	}
 	c.inflight = false
-	d.release(c)
-	if c.again {
+	switch {
+	case c.again:
+		// Another fetch is due (the connection dropped again, or more was
+		// dropped): the held messages wait for it.
 		c.again = false
 		d.request(c, c.nextFrom)
+	case c.pendingLost:
+		// They also wait for the fetch after the coming reconnection.
+	default:
+		d.release(c)
 	}
 }
 
-// release delivers the live messages held during a fetch, oldest first.
+// release delivers the live messages held during a fetch, oldest first,
+// then the edits and deletions that came meanwhile, in their order.
 func (d *delivery) release(c *convState) {
-	held := c.held
-	c.held = nil
+	held, other := c.held, c.heldOther
+	c.held, c.heldOther = nil, nil
 	slices.SortStableFunc(held, func(a, b *Message) int { return byTime(*a, *b) })
 	for _, m := range held {
 		if !c.isSeen(m.ID) {
 			d.deliver(c, m)
 		}
 	}
+	for _, it := range other {
+		d.s.handleEvent(it)
+	}
+}
+
+// holdOther keeps an edit or a deletion back while its conversation holds
+// messages, so that no handler hears of a change to a message before the
+// message itself. It reports whether it did.
+func (d *delivery) holdOther(conversationID string, it item) bool {
+	c := d.convs[conversationID]
+	if c == nil || !c.holding() || len(c.heldOther) >= max(d.s.cfg.queueSize, 1000) {
+		return false
+	}
+	c.heldOther = append(c.heldOther, it)
+	return true
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/symbia-labs/messaging-go/internal/backoff"
+	"github.com/symbia-labs/messaging-go/internal/engineio"
 	"github.com/symbia-labs/messaging-go/internal/socketio"
 )
 
@@ -675,16 +676,23 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 	if ctx == nil {
 		return ackBody{}, invalid("ctx", "is nil")
 	}
+	// Encoded once: every attempt sends the same bytes.
+	raw, err := json.Marshal(arg)
+	if err != nil {
+		return ackBody{}, invalid("params", "cannot be encoded as JSON: %v", err)
+	}
+	payload := json.RawMessage(raw)
 	maybeSent := false
 	for {
-		if _, err := s.waitReady(ctx); err != nil {
+		gctx, err := s.waitReady(ctx)
+		if err != nil {
 			if maybeSent {
 				return ackBody{}, deliveryUnknown(event, err)
 			}
 			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, err)
 		}
 		actx, cancel := context.WithTimeout(ctx, s.cfg.ackTimeout)
-		args, err := s.sio.EmitWithAck(actx, event, arg)
+		args, err := s.sio.EmitWithAck(actx, event, payload)
 		ackTimedOut := actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err == nil {
@@ -696,34 +704,52 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 			}
 			return body, err
 		}
-		lost := errors.Is(err, socketio.ErrDisconnected)
-		if lost || ackTimedOut || ctx.Err() != nil {
-			maybeSent = true
+		if errors.Is(err, engineio.ErrPayloadTooLarge) {
+			return ackBody{}, fmt.Errorf("messaging: %s: %w: %w", event, ErrInvalidArgument, err)
 		}
+		// Only a few errors prove the packet never left; any other (a lost
+		// connection, a failed write, a timeout) may hide a processed one.
+		notSent := errors.Is(err, socketio.ErrStopped) ||
+			errors.Is(err, socketio.ErrClosed) && !errors.Is(err, socketio.ErrDisconnected)
+		maybeSent = maybeSent || !notSent
 		switch {
 		case ctx.Err() != nil:
-			return ackBody{}, deliveryUnknown(event, ctx.Err())
+			if maybeSent {
+				return ackBody{}, deliveryUnknown(event, ctx.Err())
+			}
+			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, ctx.Err())
 		case errors.Is(err, socketio.ErrClosed) || s.State() == StateClosed:
 			if maybeSent {
 				return ackBody{}, deliveryUnknown(event, ErrClosed)
 			}
 			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, ErrClosed)
-		case lost || ackTimedOut:
-			if mode == resendNone {
-				if ackTimedOut {
-					err = fmt.Errorf("no acknowledgement within %v", s.cfg.ackTimeout)
-				}
-				return ackBody{}, deliveryUnknown(event, err)
+		case notSent:
+			continue // waitReady says why, or waits for the connection
+		case mode == resendNone:
+			if ackTimedOut {
+				err = fmt.Errorf("no acknowledgement within %v", s.cfg.ackTimeout)
 			}
-			s.log.LogAttrs(ctx, slog.LevelDebug, "messaging: sending again",
-				slog.String("event", event), slog.Bool("ack_timeout", ackTimedOut))
-			continue
-		case errors.Is(err, socketio.ErrStopped):
-			continue // waitReady reports why
+			return ackBody{}, deliveryUnknown(event, err)
 		}
-		return ackBody{}, fmt.Errorf("messaging: %s: %w", event, err)
+		s.log.LogAttrs(ctx, slog.LevelDebug, "messaging: sending again",
+			slog.String("event", event), slog.Bool("ack_timeout", ackTimedOut), slog.String("error", err.Error()))
+		if !ackTimedOut && !errors.Is(err, socketio.ErrDisconnected) {
+			// A failed write: the connection is about to be declared lost.
+			// Give it a moment rather than spinning on it.
+			t := time.NewTimer(retryPause)
+			select {
+			case <-gctx.Done():
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
 	}
 }
+
+// retryPause is how long a call waits after a failed write before trying
+// again on what may still look like a live connection.
+const retryPause = 50 * time.Millisecond
 
 func deliveryUnknown(event string, cause error) error {
 	return fmt.Errorf("messaging: %s: %w: %w", event, ErrDeliveryUnknown, cause)

@@ -48,12 +48,12 @@ const waitTimeout = 15 * time.Second
 // env is a service with alice, bob, carol and an agent (all capabilities),
 // and a group conversation of alice (owner), bob and the agent.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *messagingtest.Server
 	conv string
 }
 
-func newEnv(t *testing.T, opts ...messagingtest.Option) *env {
+func newEnv(t testing.TB, opts ...messagingtest.Option) *env {
 	t.Helper()
 	srv := messagingtest.NewServer(opts...)
 	t.Cleanup(srv.Close)
@@ -67,7 +67,7 @@ func newEnv(t *testing.T, opts ...messagingtest.Option) *env {
 	return e
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
