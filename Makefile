@@ -45,3 +45,13 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	  done; done
+
+# The benchmark harness (docs/benchmarks.md): the Go SDK's Socket, the
+# official socket.io-client and a bare coder/websocket floor, side by side
+# against one Node socket.io server; repeats, medians, the micro-benchmarks,
+# then docs/benchmarks.md and docs/benchmarks.svg are rewritten.
+# BENCHFLAGS passes flags to bench/cmd/runbench, e.g. BENCHFLAGS="-reps 3"
+# or BENCHFLAGS=-quick (a smoke run that writes nothing).
+BENCHFLAGS ?=
+bench: deps
+	$(GO) run ./bench/cmd/runbench $(BENCHFLAGS)
