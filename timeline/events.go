@@ -126,7 +126,9 @@ func (t *Timeline) serverUpdate(e *entry, m *messaging.Message) (*Conflict, uint
 	var local string
 	var localAt time.Time
 	pending := false
-	if !ours {
+	// Only the sender may edit a message: a local edit of someone else's
+	// will be refused, and their update is no conflict.
+	if !ours && (t.selfID == "" || m.SenderID == t.selfID) {
 		local, localAt, pending = pendingEdit(e)
 		if e.want != nil && *e.want == m.Content {
 			ours = true // the server already says what the resolution wants
@@ -218,9 +220,9 @@ func (t *Timeline) settle(e *entry) {
 		t.refresh(e, note{cause: CauseServer})
 		return
 	}
-	o := &op{kind: OpEdit, content: want, at: time.Now()}
+	o := &op{kind: OpEdit, content: want, at: time.Now(), resolve: true}
 	t.addOp(e, o)
-	t.refresh(e, note{cause: CauseApplied, op: OpEdit})
+	t.refresh(e, note{cause: CauseApplied, op: OpEdit, resolve: true})
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()

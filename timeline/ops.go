@@ -338,9 +338,19 @@ func (t *Timeline) confirm(e *entry, o *op, m *messaging.Message) {
 	}
 	switch o.kind {
 	case OpSend:
-		if e.server == nil && !e.deleted && m != nil {
+		switch {
+		case m == nil || e.deleted:
+		case e.server == nil:
 			s := *m
 			t.stored(e, &s)
+		case m.Content == e.server.Content && m.UpdatedAt != nil &&
+			(e.server.UpdatedAt == nil || m.UpdatedAt.After(*e.server.UpdatedAt)):
+			// A repeated send (after a lost acknowledgement) sets the
+			// stored message's updated_at, and its message:new repeat is
+			// not passed on: take the time from the acknowledgement.
+			s := *e.server
+			s.UpdatedAt = m.UpdatedAt
+			e.server = &s
 		}
 	case OpEdit:
 		if !o.echoed && !e.deleted && m != nil {
@@ -354,7 +364,7 @@ func (t *Timeline) confirm(e *entry, o *op, m *messaging.Message) {
 			t.forget(e)
 		}
 	}
-	t.refresh(e, note{cause: CauseConfirmed, op: o.kind, report: true})
+	t.refresh(e, note{cause: CauseConfirmed, op: o.kind, resolve: o.resolve, report: true})
 	t.settle(e)
 	t.gc(e)
 }
@@ -368,7 +378,7 @@ func (t *Timeline) rollback(e *entry, o *op, err error) {
 	if o.kind == OpSend && t.cfg.keepFailed && e.server == nil && !e.deleted {
 		e.failed = &failure{params: o.params, msg: o.msg, err: err}
 	}
-	t.refresh(e, note{cause: CauseRolledBack, op: o.kind, err: err, report: true})
+	t.refresh(e, note{cause: CauseRolledBack, op: o.kind, err: err, resolve: o.resolve, report: true})
 	t.settle(e)
 	t.gc(e)
 }

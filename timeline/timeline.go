@@ -83,6 +83,7 @@ type op struct {
 	prev    chan struct{} // the previous change of the entry: wait for its call
 	done    chan struct{} // closed when this change's call has ended
 	echoed  bool          // the server's echo arrived
+	resolve bool          // an edit applying a conflict resolution
 	unknown bool          // the call ended with ErrDeliveryUnknown
 	due     time.Time     // ... and a fetch started after this decides
 	err     error         // its error
@@ -389,6 +390,7 @@ type note struct {
 	op       Op
 	err      error
 	conflict *Conflict
+	resolve  bool // the change is a resolution's edit
 	report   bool // emit a change even if the view did not change
 }
 
@@ -423,7 +425,7 @@ func (t *Timeline) refresh(e *entry, n note) {
 		out = e.last
 	}
 	t.dirty = true
-	c := Change{Kind: kind, Cause: n.cause, Entry: export(out), Op: n.op, Err: n.err}
+	c := Change{Kind: kind, Cause: n.cause, Entry: export(out), Op: n.op, Err: n.err, Resolution: n.resolve}
 	if n.conflict != nil {
 		cc := *n.conflict
 		c.Conflict = &cc

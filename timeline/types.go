@@ -184,6 +184,10 @@ type Change struct {
 	Err error
 	// Conflict is, for CauseConflict, the conflict detected.
 	Conflict *Conflict
+	// Resolution says that the local change reported on (Op) is an edit
+	// the timeline made itself to apply a conflict's resolution, not a
+	// call of the caller's.
+	Resolution bool
 }
 
 // Conflict is a server update that arrived for a message while a local
