@@ -338,6 +338,12 @@ func ceilMillisecond(t time.Time) time.Time {
 	return r
 }
 
+// maxResponseBody caps how much of a successful answer is read: a server
+// (or anything posing as one) cannot make the client hold more. A history
+// page of 50 messages at the service's 12 MB body limit would not fit, but
+// no real page comes near it. A variable so that tests can lower it.
+var maxResponseBody int64 = 64 << 20
+
 // request describes one REST call.
 type request struct {
 	method string
@@ -482,12 +488,17 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 		e.RetryAfter = ra
 		return attemptResult{err: e, retryable: retryableStatus(resp.StatusCode), retryAfter: ra, hasRetryAfter: ok}
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
 	if err != nil {
 		// The connection failed mid-answer: as retryable as a failed dial.
 		err = fmt.Errorf("messaging: %s %s: reading the answer: %w", r.method, r.path, err)
 		logAttempt(resp.StatusCode, err)
 		return attemptResult{err: err, retryable: true}
+	}
+	if int64(len(data)) > maxResponseBody {
+		err = fmt.Errorf("messaging: %s %s: the answer exceeds %d bytes (ask for smaller pages)", r.method, r.path, maxResponseBody)
+		logAttempt(resp.StatusCode, err)
+		return attemptResult{err: err}
 	}
 	logAttempt(resp.StatusCode, nil)
 	if r.out == nil {

@@ -347,23 +347,30 @@ func TestFaultServerRestart(t *testing.T) {
 
 func TestFaultHeartbeatStops(t *testing.T) {
 	e := newEnv(t, messagingtest.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond))
-	bob := e.socket(bobTok)
+	g := newGate()
+	bob := e.socket(bobTok, g.source(bobTok))
 	msgs, _ := collect(bob.OnMessage)
 	disconnects, _ := collect(bob.OnDisconnect)
+	reconnected, _ := signals(bob.OnReconnect)
 	require.NoError(t, bob.Connect(testCtx(t)))
 	require.NoError(t, bob.JoinConversation(testCtx(t), e.conv))
 	alice := e.client(aliceTok)
 
+	// The server goes silent: bob notices by his own heartbeat timeout.
+	g.hold()
 	e.srv.PauseHeartbeats()
 	assert.Equal(t, messaging.ReasonPingTimeout, recv(t, disconnects))
 	restSend(t, alice, e.conv, numbered("while silent ", 5)...)
-	reconnected, _ := signals(bob.OnReconnect)
 	e.srv.ResumeHeartbeats()
+	g.open()
 	recv(t, reconnected)
 	restSend(t, alice, e.conv, "after")
 	assert.Equal(t, append(numbered("while silent ", 5), "after"), contents(t, msgs, 6))
 	restSend(t, alice, e.conv, "barrier")
 	assert.Equal(t, "barrier", recv(t, msgs).Content)
+	backfilled, _, _ := messaging.SocketStats(bob)
+	assert.Contains(t, []int64{5, 6}, backfilled, "the silent part came from the history")
+	assert.True(t, bob.Connected())
 }
 
 func TestFaultTokenExpires(t *testing.T) {

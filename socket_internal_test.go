@@ -263,3 +263,21 @@ func TestDeliveryHoldsEditsBehindHeldMessages(t *testing.T) {
 	assert.Equal(t, []string{"new 1", "new 2", "new 3", "updated 3 edited", "deleted x"}, got)
 	assert.Zero(t, u.fetches.Load())
 }
+
+func TestClientCapsSuccessfulAnswers(t *testing.T) {
+	defer func(n int64) { maxResponseBody = n }(maxResponseBody)
+	maxResponseBody = 1 << 10
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := make([]Message, 20)
+		for i := range page {
+			page[i] = unitMsg(int64(i))
+		}
+		_ = json.NewEncoder(w).Encode(page)
+	}))
+	defer srv.Close()
+	c, err := NewClient(WithEndpoint(srv.URL), WithHTTPClient(srv.Client()))
+	require.NoError(t, err)
+	_, err = c.GetMessages(t.Context(), unitConv, GetMessagesParams{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exceeds 1024 bytes")
+}
