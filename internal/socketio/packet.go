@@ -194,58 +194,46 @@ func splitArray(b []byte) ([]json.RawMessage, bool) {
 	if i < len(b) && b[i] == ']' {
 		return []json.RawMessage{}, true
 	}
-	n := 1
-	for depth, j, inStr := 0, i, false; j < len(b); j++ {
-		switch c := b[j]; {
-		case inStr:
-			if c == '\\' {
-				j++
-			} else if c == '"' {
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '[' || c == '{':
-			depth++
-		case c == ']' || c == '}':
-			depth--
-		case c == ',' && depth == 0:
-			n++
-		}
-	}
-	out := make([]json.RawMessage, 0, n)
-	start, depth, inStr := i, 0, false
+	out := make([]json.RawMessage, 0, 4) // an event has a name and few arguments
+	start, depth := i, 0
 	for j := i; j < len(b); j++ {
-		c := b[j]
-		if inStr {
-			if c == '\\' {
-				j++
-			} else if c == '"' {
-				inStr = false
-			}
-			continue
-		}
-		switch c {
+		switch c := b[j]; c {
 		case '"':
-			inStr = true
+			// Skip the string: find its closing quote, one not escaped by
+			// an odd run of backslashes.
+			q := j + 1
+			for {
+				k := bytes.IndexByte(b[q:], '"')
+				if k < 0 {
+					return nil, false
+				}
+				q += k
+				bs := 0
+				for p := q - 1; p > j && b[p] == '\\'; p-- {
+					bs++
+				}
+				if bs%2 == 0 {
+					break
+				}
+				q++
+			}
+			j = q
 		case '[', '{':
 			depth++
 		case '}':
 			depth--
-		case ']':
+		case ']', ',':
 			if depth > 0 {
-				depth--
+				if c == ']' {
+					depth--
+				}
 				continue
 			}
-			fallthrough
-		case ',':
-			if depth == 0 {
-				out = append(out, trimSpace(b[start:j]))
-				if c == ']' {
-					return out, true
-				}
-				start = j + 1
+			out = append(out, trimSpace(b[start:j]))
+			if c == ']' {
+				return out, true
 			}
+			start = j + 1
 		}
 	}
 	return nil, false
