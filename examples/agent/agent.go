@@ -57,14 +57,26 @@ func (a *Agent) Serve() {
 	})
 }
 
-// Stop stops answering: replies under way are cancelled, and Stop returns
-// once they have ended.
-func (a *Agent) Stop() {
+// Stop stops answering. Replies under way get up to grace to end on their
+// own (to finish, or to see the control event that ends them), then are
+// cancelled; Stop returns once they have ended.
+func (a *Agent) Stop(grace time.Duration) {
 	if a.off != nil {
 		a.off()
 	}
+	done := make(chan struct{})
+	go func() {
+		a.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 	a.cancel()
-	a.wg.Wait()
+	<-done
 }
 
 // answer streams a reply to m as one run.
@@ -114,6 +126,8 @@ func (a *Agent) answer(m *messaging.Message) {
 		a.log("run %s handed off to %s, the reply keeps %q", id, stopped.Target.PrincipalID, stream.Content())
 	case errors.Is(err, messaging.ErrRunCancelled):
 		a.log("run %s cancelled", id)
+	case a.ctx.Err() != nil:
+		a.log("run %s stopped: the agent is shutting down; the reply keeps %q", id, stream.Content())
 	case err != nil:
 		a.log("run %s failed: %v", id, err)
 	case modelErr != nil:

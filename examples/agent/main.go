@@ -141,7 +141,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		p.say("agent", format, args...)
 	})
 	agent.Serve()
-	defer agent.Stop()
+	grace := time.Duration(0) // when interrupted, stop at once
+	defer func() { agent.Stop(grace) }()
 	p.say("agent", "%s is listening", me.User.ID)
 
 	if cfg.peerToken == "" {
@@ -153,6 +154,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := demo(ctx, cfg, p, me.User.ID, socket); err != nil {
 		return err
 	}
+	// The demo saw the last reply end; let the agent see it too.
+	grace = cfg.wait
 	p.say("", "Done in %v.", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -196,11 +199,13 @@ func demo(ctx context.Context, cfg config, p *printer, agentUser string, agentSo
 	defer asm.Attach(s)()
 	typing := messaging.NewTypingTracker(s)
 	defer typing.Close()
+	quiet := make(chan struct{}, 100)
 	typing.OnChange(func(_ string, who []messaging.TypingEvent) {
 		if len(who) > 0 {
 			p.say("alice", "sees the agent typing…")
 		} else {
 			p.say("alice", "sees nobody typing")
+			quiet <- struct{}{}
 		}
 	})
 	if err := s.Connect(ctx); err != nil {
@@ -326,6 +331,16 @@ wait:
 		return err
 	}
 	p.say("alice", "hands run %s off to agent:billing", c.RunID[:8])
-	_, err = untilComplete(c.RunID)
-	return err
+	if _, err = untilComplete(c.RunID); err != nil {
+		return err
+	}
+	// The agent stops typing once its run has seen the handoff.
+	for len(typing.Typing(conv.ID)) > 0 {
+		select {
+		case <-quiet:
+		case <-time.After(cfg.wait):
+			return errors.New("the agent kept typing after the handoff")
+		}
+	}
+	return nil
 }
