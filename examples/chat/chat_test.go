@@ -97,6 +97,7 @@ func TestChatTwoTerminals(t *testing.T) {
 	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
 	alice.screen.waitFor(t, `* connected as alice to "demo chat"`)
 	alice.typeLine(t, "hello before bob arrives")
+	require.Eventually(t, func() bool { return len(srv.Messages(conv)) == 1 }, 5*time.Second, 10*time.Millisecond)
 
 	bob := startChat(t, ctx, srv.URL(), "bob-token", conv)
 	bob.screen.waitFor(t, "* connected as bob")
