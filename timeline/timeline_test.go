@@ -3,6 +3,7 @@ package timeline_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,13 @@ func TestNewChecksBeforeIO(t *testing.T) {
 }
 
 func TestLoadsRecentHistoryThenStaysLive(t *testing.T) {
-	e := newEnv(t)
+	// A clock that moves a millisecond at every reading: the window
+	// takes in every message of its oldest millisecond.
+	var tick atomic.Int64
+	start := time.Now()
+	e := newEnv(t, messagingtest.WithClock(func() time.Time {
+		return start.Add(time.Duration(tick.Add(1)) * time.Millisecond)
+	}))
 	for _, c := range []string{"one", "two", "three", "four", "five"} {
 		e.send(bobTok, c)
 	}
