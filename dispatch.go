@@ -622,7 +622,9 @@ func (d *delivery) fillGap(c *convState) {
 		}
 	}
 	c.stopGapTimer()
-	d.release(c)
+	if !c.inflight && !c.pendingLost {
+		d.release(c)
+	}
 }
 
 // gapExpired fetches what a gap's grace period did not bring.
