@@ -15,7 +15,10 @@ import (
 
 const (
 	// backfillPage is how many new messages each history request asks for.
-	backfillPage = 100
+	// A backfill starts a second before the last message delivered, so in
+	// a busy conversation the first page holds a second's worth of
+	// messages already seen: pages of 500 keep that to one request.
+	backfillPage = 500
 	// maxBackfillPage stops the page from growing forever on a server that
 	// keeps answering full pages of messages already seen.
 	maxBackfillPage = 1 << 14

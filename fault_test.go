@@ -272,8 +272,8 @@ func TestFaultStorm(t *testing.T) {
 	}
 	t.Logf("fault storm: %d senders × %d sends, %d receivers; %d drops every ~%v; sending took %v, all delivered after %v",
 		senders, sends, receivers, drops, dropEvery, sendTime.Round(time.Millisecond), totalTime.Round(time.Millisecond))
-	t.Logf("fault storm: stored %d = %d acknowledged + %d unknown-but-stored; failed: %d delivery unknown and not stored, %d not sent (impatient sends)",
-		len(stored), ok+1, unknownStored, unknownLost, notSent)
+	t.Logf("fault storm: sends: %d acknowledged, %d failed with ErrDeliveryUnknown (%d of them stored), %d failed unsent (impatient sends); stored %d (with the final barrier message)",
+		ok, unknownStored+unknownLost, unknownStored, notSent, len(stored))
 	t.Logf("fault storm: receivers together: %d messages backfilled, %d live repeats dropped, %d history requests; reconnections per socket %v",
 		backfilled, duplicates, fetches, reconnectCounts)
 	require.Positive(t, drops)
