@@ -24,6 +24,7 @@ func (t *Timeline) onNew(m *messaging.Message) {
 		return
 	}
 	t.touch(m.ID)
+	t.gap(m)
 	e := t.entries[m.ID]
 	if e == nil {
 		if m.DeletedAt != nil || m.IsControl() || t.outside(m) {
@@ -47,6 +48,7 @@ func (t *Timeline) onNew(m *messaging.Message) {
 
 // stored records the first server version of an entry sent from here.
 func (t *Timeline) stored(e *entry, m *messaging.Message) {
+	t.seq(m)
 	e.server = m
 	e.failed = nil
 	for _, o := range e.ops {

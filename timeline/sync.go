@@ -23,6 +23,11 @@ const (
 	// the history is asked about it: a request can still be on its way
 	// to the server, or in its queue, when the call gives up.
 	unknownGrace = time.Second
+	// tailOverlap is how far before the newest message preceding a gap
+	// the fetch of the newest messages starts: the service stamps
+	// created_at when a send starts, so a message can be stored after a
+	// newer one.
+	tailOverlap = time.Second
 )
 
 // Sync reconciles the view with the server's history: it fetches the
@@ -63,34 +68,42 @@ func (t *Timeline) Sync(ctx context.Context) error {
 	}
 }
 
-// loop runs the requested reconciliations, one at a time, until Close,
-// and one when a change whose delivery is unknown is due.
+// loop runs the requested reconciliations, one at a time, until Close:
+// full ones first, then fetches of the newest messages after a gap in
+// sequence numbers, and a full one when a change whose delivery is unknown
+// is due. A failed reconciliation is retried with backoff; a new request
+// cuts the wait short.
 func (t *Timeline) loop() {
 	defer t.wg.Done()
 	delay := t.cfg.retryMin
 	for {
 		t.mu.Lock()
-		need := t.reqGen > t.doneGen || t.retry
+		full := t.reqGen > t.doneGen || t.retry
+		tail := t.tailWanted
 		due := t.nextDue()
 		t.mu.Unlock()
-		if !need {
-			var timer <-chan time.Time
-			tm := time.NewTimer(time.Until(due))
+		if !full && !tail {
+			var timer *time.Timer
+			var fire <-chan time.Time
 			if !due.IsZero() {
-				timer = tm.C
+				timer = time.NewTimer(time.Until(due))
+				fire = timer.C
 			}
 			select {
 			case <-t.ctx.Done():
-				tm.Stop()
-				return
 			case <-t.wake:
-			case <-timer:
+			case <-fire:
 				t.requestResync()
 			}
-			tm.Stop()
+			if timer != nil {
+				timer.Stop()
+			}
+			if t.ctx.Err() != nil {
+				return
+			}
 			continue
 		}
-		err := t.resync(t.ctx)
+		err := t.resync(t.ctx, full)
 		if t.ctx.Err() != nil {
 			return
 		}
@@ -101,17 +114,21 @@ func (t *Timeline) loop() {
 		timer := time.NewTimer(delay)
 		select {
 		case <-t.ctx.Done():
-			timer.Stop()
-			return
 		case <-timer.C:
+		case <-t.wake:
+		}
+		timer.Stop()
+		if t.ctx.Err() != nil {
+			return
 		}
 		delay = min(2*delay, t.cfg.retryMax)
 	}
 }
 
-// resync fetches the window and merges it into the view; the first one
-// also sets the window.
-func (t *Timeline) resync(ctx context.Context) error {
+// resync fetches the window (full) or its newest messages since a gap in
+// sequence numbers (!full), and merges them into the view; the first
+// full one also sets the window.
+func (t *Timeline) resync(ctx context.Context, full bool) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -121,6 +138,10 @@ func (t *Timeline) resync(ctx context.Context) error {
 	start := time.Now()
 	t.fetching, t.touched = true, make(map[string]bool)
 	loaded, from := t.loaded, t.window
+	if !full {
+		from = t.tailFrom
+		t.tailWanted = false
+	}
 	t.mu.Unlock()
 
 	rows, window, err := t.fetch(ctx, loaded, from)
@@ -135,13 +156,41 @@ func (t *Timeline) resync(ctx context.Context) error {
 	if err == nil {
 		if !loaded {
 			t.window, t.loaded = window, true
+			from = window
 		}
-		t.merge(rows, touched, start)
+		t.merge(rows, touched, start, from, full)
 	}
-	t.doneGen, t.syncErr, t.retry = gen, err, err != nil
-	close(t.syncDone)
-	t.syncDone = make(chan struct{})
+	if full {
+		t.doneGen, t.syncErr, t.retry = gen, err, err != nil
+		close(t.syncDone)
+		t.syncDone = make(chan struct{})
+	} else if err != nil && (!t.tailWanted || from.Before(t.tailFrom)) {
+		t.tailWanted, t.tailFrom = true, from // try again
+	}
 	return err
+}
+
+// gap notes the sequence number of a message the socket delivered, and
+// asks for the messages since the newest one before it when numbers were
+// skipped. The socket fills such gaps itself (see messaging.WithBackfill);
+// the timeline checks too, in case the socket does not, or the missing
+// numbers went to records the socket does not deliver. Caller holds t.mu.
+func (t *Timeline) gap(m *messaging.Message) {
+	if t.maxSeq > 0 && m.Sequence > t.maxSeq+1 && t.loaded {
+		from := t.maxSeqAt.Add(-tailOverlap)
+		if !t.tailWanted || from.Before(t.tailFrom) {
+			t.tailWanted, t.tailFrom = true, from
+		}
+		t.kick()
+	}
+	t.seq(m)
+}
+
+// seq notes the highest sequence number seen.
+func (t *Timeline) seq(m *messaging.Message) {
+	if m.Sequence > t.maxSeq {
+		t.maxSeq, t.maxSeqAt = m.Sequence, m.CreatedAt
+	}
 }
 
 // fetch reads the window from the newest message back: the first time,
@@ -180,12 +229,15 @@ func (t *Timeline) fetch(ctx context.Context, loaded bool, from time.Time) ([]me
 	return rows, window, nil
 }
 
-// merge applies a fetched window. Caller holds t.mu.
-func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, start time.Time) {
+// merge applies the messages fetched since from (zero: all). A full
+// fetch also decides the changes whose delivery was unknown. Caller holds
+// t.mu.
+func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, start, from time.Time, full bool) {
 	present := make(map[string]bool, len(rows))
 	for i := range rows {
 		m := rows[i]
 		present[m.ID] = true
+		t.seq(&m)
 		if touched[m.ID] {
 			continue // the socket told something newer meanwhile
 		}
@@ -216,6 +268,9 @@ func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, star
 			}
 			continue
 		}
+		if e.server.CreatedAt.Before(from) {
+			continue // not fetched
+		}
 		t.forget(e) // deleted while the socket was away
 		t.refresh(e, note{cause: CauseServer})
 	}
@@ -223,7 +278,7 @@ func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, star
 	for _, e := range t.entries {
 		t.settleUnknown(e)
 		for _, o := range slices.Clone(e.ops) {
-			if !o.unknown || start.Before(o.due) {
+			if !full || !o.unknown || start.Before(o.due) {
 				continue
 			}
 			var ok bool

@@ -54,6 +54,12 @@ type Timeline struct {
 	syncErr  error           // its error
 	syncDone chan struct{}   // closed and replaced when a resync ends
 	retry    bool            // the last resync failed: try again
+
+	// Gaps in sequence numbers.
+	maxSeq     int64     // highest sequence number seen (a hint only)
+	maxSeqAt   time.Time // created_at of that message
+	tailWanted bool      // fetch the messages since tailFrom
+	tailFrom   time.Time
 }
 
 // entry is one message: what the server said, and the local changes.
@@ -170,7 +176,7 @@ func New(ctx context.Context, s *messaging.Socket, c *messaging.Client, conversa
 			return fail(fmt.Errorf("timeline: joining the conversation: %w", err))
 		}
 	}
-	if err := t.resync(ctx); err != nil {
+	if err := t.resync(ctx, true); err != nil {
 		return fail(fmt.Errorf("timeline: loading the history: %w", err))
 	}
 	t.mu.Lock()

@@ -373,3 +373,32 @@ func TestHandlerPanicsDoNotStopTheFeed(t *testing.T) {
 	r.wait(t, "confirmed", func(c timeline.Change) bool { return c.Cause == timeline.CauseConfirmed })
 	require.False(t, errors.Is(err, timeline.ErrClosed))
 }
+
+func TestFillsSequenceGaps(t *testing.T) {
+	e := newEnv(t)
+	// A socket that does not fill gaps itself, and misses messages while
+	// out of the conversation's room.
+	sock := e.socket(aliceTok, messaging.WithBackfill(false))
+	tl := e.timelineOn(sock)
+	e.send(bobTok, "one")
+	eventually(t, "one", func() bool { return len(tl.Messages()) == 1 })
+	require.NoError(t, sock.LeaveConversation(ctxFor(t), e.conv))
+	e.send(bobTok, "two")
+	e.send(bobTok, "three")
+	require.NoError(t, sock.JoinConversation(ctxFor(t), e.conv))
+	e.send(bobTok, "four") // sequence 4 after 1: a gap
+	eventually(t, "the gap filled", func() bool {
+		got := contents(tl.Messages())
+		return len(got) == 4 && got[1] == "two" && got[2] == "three" && got[3] == "four"
+	})
+}
+
+func TestWindowTakesTheOldestMillisecondWhole(t *testing.T) {
+	at := time.Now()
+	e := newEnv(t, messagingtest.WithClock(func() time.Time { return at }))
+	for _, c := range []string{"a", "b", "c", "d"} {
+		e.send(bobTok, c)
+	}
+	tl, _ := e.timeline(timeline.WithHistoryLimit(2))
+	assert.Equal(t, []string{"a", "b", "c", "d"}, contents(tl.Messages()), "all four share the oldest millisecond")
+}
