@@ -54,7 +54,7 @@ type outcome struct {
 type figures struct {
 	aliceOps, bobOps, otherOps, drops         int
 	refused, failed, unknown, skipped, merged int
-	lostRefusals                              int
+	lostRefusals, unknownRolledBack           int
 }
 
 func TestPropertyConvergence(t *testing.T) {
@@ -299,13 +299,16 @@ func runProperty(t *testing.T, seed uint64, nAlice int) {
 	}
 	require.Equal(t, fig.refused, rolledBackRefusals, "one rollback report per refusal")
 	for _, c := range changes {
-		if c.Cause == timeline.CauseConflict {
+		switch {
+		case c.Cause == timeline.CauseConflict:
 			fig.merged++
+		case c.Cause == timeline.CauseRolledBack && errors.Is(c.Err, messaging.ErrDeliveryUnknown):
+			fig.unknownRolledBack++
 		}
 	}
-	t.Logf("seed %d: alice %d ops, bob %d, other device %d, %d drops; %d refused (+%d taken for deletions by the socket), %d other failures, %d unknown, %d skipped, %d conflicts; %d messages, %d changes; %v",
+	t.Logf("seed %d: alice %d ops, bob %d, other device %d, %d drops; %d refused (+%d taken for deletions by the socket), %d other failures, %d unknown (%d of them rolled back), %d skipped, %d conflicts; %d messages, %d changes; %v",
 		seed, fig.aliceOps, fig.bobOps, fig.otherOps, fig.drops, fig.refused, fig.lostRefusals, fig.failed, fig.unknown,
-		fig.skipped, fig.merged, len(server), len(changes), time.Since(start).Round(time.Millisecond))
+		fig.unknownRolledBack, fig.skipped, fig.merged, len(server), len(changes), time.Since(start).Round(time.Millisecond))
 }
 
 // sameView describes how the view differs from the history, or returns "".

@@ -114,9 +114,13 @@ type failure struct {
 //
 // The socket and the client should act for the same principal; the
 // timeline asks the client who that is (Client.Me) to fill in the sender
-// of pending sends. The timeline does not connect or close the socket.
-// Register OnChange handlers, then read Messages: changes made before
-// the first handler was registered are not replayed. Call Close when done.
+// of pending sends and to tell conflicts. The timeline does not connect or
+// close the socket. It registers handlers for the socket's message events,
+// state changes and errors (to reconcile after an overflow of the socket's
+// handler queue); note that a socket with an OnError handler no longer
+// logs its errors by itself. Register OnChange handlers, then read
+// Messages: changes made before the first handler was registered are not
+// replayed. Call Close when done.
 func New(ctx context.Context, s *messaging.Socket, c *messaging.Client, conversationID string, opts ...Option) (*Timeline, error) {
 	switch {
 	case ctx == nil:
