@@ -346,7 +346,7 @@ func TestFaultServerRestart(t *testing.T) {
 }
 
 func TestFaultHeartbeatStops(t *testing.T) {
-	e := newEnv(t, messagingtest.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond))
+	e := newEnv(t, messagingtest.WithHeartbeat(100*time.Millisecond, 200*time.Millisecond))
 	g := newGate()
 	bob := e.socket(bobTok, g.source(bobTok))
 	msgs, _ := collect(bob.OnMessage)
@@ -370,7 +370,6 @@ func TestFaultHeartbeatStops(t *testing.T) {
 	assert.Equal(t, "barrier", recv(t, msgs).Content)
 	backfilled, _, _ := messaging.SocketStats(bob)
 	assert.Contains(t, []int64{5, 6}, backfilled, "the silent part came from the history")
-	assert.True(t, bob.Connected())
 }
 
 func TestFaultTokenExpires(t *testing.T) {
@@ -484,7 +483,7 @@ func TestFaultServerThatNeverAnswers(t *testing.T) {
 	s, err := messaging.NewSocket(messaging.WithEndpoint("http://"+ln.Addr().String()), messaging.WithToken(aliceTok),
 		messaging.WithConnectTimeout(time.Minute), messaging.WithAckTimeout(time.Minute))
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type call struct {
 		name string
@@ -519,8 +518,10 @@ func TestFaultServerThatNeverAnswers(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded, err.Error())
 		assert.NotErrorIs(t, err, messaging.ErrDeliveryUnknown, "nothing was sent")
 	}
+	assert.Equal(t, messaging.StateConnecting, s.State(), "still trying")
+	cancel()
 	err = recv(t, connected)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, messaging.StateDisconnected, s.State())
 	begin := time.Now()
 	require.NoError(t, s.Close())

@@ -769,8 +769,9 @@ func (s *Socket) fail(err error) error {
 // caller participated in then; joining is needed for conversations the
 // caller joined later, and it also marks where the socket's history
 // backfill starts for the conversation (see "Delivery" in the package
-// documentation). A refusal is an *AckError ("Not a participant" matches
-// ErrNotParticipant).
+// documentation): with backfill on, it first reads the conversation's
+// newest message over REST. A refusal is an *AckError ("Not a participant"
+// matches ErrNotParticipant).
 func (s *Socket) JoinConversation(ctx context.Context, conversationID string) error {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return s.fail(err)

@@ -651,9 +651,9 @@ func TestSocketHandlerMaySendAndWaitForItsAck(t *testing.T) {
 }
 
 func TestSocketSlowHandlerDoesNotStopTheHeartbeat(t *testing.T) {
-	// Pings every 50 ms, 100 ms to answer: a read loop that waited for the
-	// handler would miss dozens.
-	e := newEnv(t, messagingtest.WithHeartbeat(50*time.Millisecond, 100*time.Millisecond))
+	// Pings every 100 ms, 200 ms to answer: a read loop that waited for
+	// the handler would miss twenty.
+	e := newEnv(t, messagingtest.WithHeartbeat(100*time.Millisecond, 200*time.Millisecond))
 	alice := e.connect(aliceTok)
 	bob := e.connect(bobTok)
 	disconnects, _ := collect(bob.OnDisconnect)
