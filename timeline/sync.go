@@ -233,6 +233,15 @@ func (t *Timeline) fetch(ctx context.Context, loaded bool, from time.Time) ([]me
 // fetch also decides the changes whose delivery was unknown. Caller holds
 // t.mu.
 func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, start, from time.Time, full bool) {
+	if full {
+		// An acknowledged edit's echo can only be missing if the socket
+		// dropped it (a queue overflow, which asks for this full
+		// reconciliation): stop waiting for it, or later updates would be
+		// taken for older ones.
+		for _, e := range t.entries {
+			e.landing = nil
+		}
+	}
 	present := make(map[string]bool, len(rows))
 	for i := range rows {
 		m := rows[i]
@@ -253,7 +262,6 @@ func (t *Timeline) merge(rows []messaging.Message, touched map[string]bool, star
 		default:
 			e.server = &m
 		}
-		e.landing = nil
 		t.refresh(e, note{cause: CauseServer})
 	}
 	for id, e := range t.entries {
