@@ -157,7 +157,6 @@ type Socket struct {
 	genCtx        context.Context    // ends when connection gen ends
 	genCancel     context.CancelFunc // ends genCtx
 	sioUp         bool               // the namespace is connected (connection gen)
-	everConnected bool
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
 }
@@ -577,7 +576,6 @@ func (s *Socket) connector() {
 		var leave []string
 		var status PresenceStatus
 		if ready {
-			s.everConnected = true
 			s.setStateLocked(StateConnected, nil, "", 0)
 			s.q.pushControl(item{kind: itemReady})
 			// Rooms left and presence set while the rejoin ran would
