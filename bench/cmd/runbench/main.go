@@ -497,11 +497,13 @@ func writeReport(o options, env envInfo, rows []report.Row, samples []load.Resul
 // diagnostics summarises the Extra fields of the idle and fan-out runs.
 func diagnostics(samples []load.Result) string {
 	keys := map[string][]string{
-		load.Idle:   {"heap_inuse_kib_per_conn", "stack_kib_per_conn", "goroutines_per_conn", "heap_used_kib_per_conn", "rss_base_mib"},
-		load.Fanout: {"deliveries_per_s", "cpu_us_per_delivery"},
+		load.Idle:     {"heap_inuse_kib_per_conn", "stack_kib_per_conn", "goroutines_per_conn", "heap_used_kib_per_conn", "rss_base_mib"},
+		load.Fanout:   {"deliveries_per_s", "cpu_us_per_delivery", "allocs_per_msg", "bytes_per_msg", "gc_cycles"},
+		load.InFlight: {"allocs_per_msg", "bytes_per_msg", "gc_cycles"},
+		load.Seq:      {"allocs_per_msg", "bytes_per_msg", "gc_cycles"},
 	}
 	var parts []string
-	for _, w := range []string{load.Idle, load.Fanout} {
+	for _, w := range []string{load.Idle, load.Seq, load.InFlight, load.Fanout} {
 		for _, cl := range report.Clients {
 			var kv []string
 			for _, k := range keys[w] {

@@ -216,6 +216,7 @@ func runSeq(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	lat := make([]time.Duration, cfg.N)
 	runtime.GC()
 	stop := measuring(cfg)
+	ms0 := memStats()
 	cpu0, start := CPUTime(), time.Now()
 	for i := range lat {
 		t := time.Now()
@@ -226,7 +227,7 @@ func runSeq(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	}
 	wall, cpu := time.Since(start), CPUTime()-cpu0
 	stop()
-	return acked(cfg.N, wall, cpu, lat), nil
+	return withAllocs(acked(cfg.N, wall, cpu, lat), ms0, cfg.N), nil
 }
 
 func runInFlight(ctx context.Context, d Driver, cfg Config) (Result, error) {
@@ -241,13 +242,14 @@ func runInFlight(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	lat := make([]time.Duration, cfg.N)
 	runtime.GC()
 	stop := measuring(cfg)
+	ms0 := memStats()
 	cpu0, start := CPUTime(), time.Now()
 	if _, err := pipeline(ctx, c, cfg.N, cfg.InFlight, lat); err != nil {
 		return Result{}, err
 	}
 	wall, cpu := time.Since(start), CPUTime()-cpu0
 	stop()
-	return acked(cfg.N, wall, cpu, lat), nil
+	return withAllocs(acked(cfg.N, wall, cpu, lat), ms0, cfg.N), nil
 }
 
 // pipeline sends n messages with k acks in flight; lat, if not nil,
@@ -384,6 +386,7 @@ func runFanout(ctx context.Context, d Driver, cfg Config) (Result, error) {
 	}
 	runtime.GC()
 	stop := measuring(cfg)
+	ms0 := memStats()
 	cpu0, start := CPUTime(), time.Now()
 	if _, err := pipeline(ctx, sender, cfg.N, cfg.InFlight, nil); err != nil {
 		return Result{}, err
@@ -404,7 +407,7 @@ func runFanout(ctx context.Context, d Driver, cfg Config) (Result, error) {
 			return Result{}, fmt.Errorf("receiver %d got %d messages, want %d", i, got, want)
 		}
 	}
-	return Result{
+	return withAllocs(Result{
 		N:       cfg.N,
 		Seconds: wall.Seconds(),
 		Rate:    float64(cfg.N) / wall.Seconds(),
@@ -414,7 +417,20 @@ func runFanout(ctx context.Context, d Driver, cfg Config) (Result, error) {
 			"deliveries_per_s":    float64(cfg.N) * float64(cfg.Receivers) / wall.Seconds(),
 			"cpu_us_per_delivery": micros(cpu) / float64(cfg.N*cfg.Receivers),
 		},
-	}, nil
+	}, ms0, cfg.N), nil
+}
+
+// withAllocs adds the heap allocations per message since ms0, and the GC
+// cycles, to r's diagnostics.
+func withAllocs(r Result, ms0 runtime.MemStats, n int) Result {
+	ms1 := memStats()
+	if r.Extra == nil {
+		r.Extra = map[string]float64{}
+	}
+	r.Extra["allocs_per_msg"] = float64(ms1.Mallocs-ms0.Mallocs) / float64(n)
+	r.Extra["bytes_per_msg"] = float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(n)
+	r.Extra["gc_cycles"] = float64(ms1.NumGC - ms0.NumGC)
+	return r
 }
 
 func waitFor(ctx context.Context, cond func() bool) error {
