@@ -79,7 +79,10 @@ func runProperty(t *testing.T, seed uint64, nAlice int) {
 		e.send(bobTok, fmt.Sprintf("bob-%d", i))
 	}
 	resolvers := []timeline.Resolver{timeline.ServerWins, timeline.ClientWins, timeline.LastWriterWins}
-	sock := e.socket(aliceTok)
+	// Alice comes back slower than bob after a drop, so that bob acts
+	// while she is away.
+	sock := e.socket(aliceTok, messaging.WithReconnectionDelay(80*time.Millisecond),
+		messaging.WithReconnectionDelayMax(150*time.Millisecond))
 	tl := e.timelineOn(sock, timeline.WithChangeTimeout(10*time.Second),
 		timeline.WithResolver(resolvers[seed%uint64(len(resolvers))]))
 	rec := record(t, tl)
