@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&o.svg, "svg", "docs/benchmarks.svg", "chart")
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test -bench micro-benchmarks")
 	flag.IntVar(&o.benchCount, "benchcount", 5, "go test -count for the micro-benchmarks")
-	flag.StringVar(&o.benchTime, "benchtime", "300ms", "go test -benchtime for the micro-benchmarks")
+	flag.StringVar(&o.benchTime, "benchtime", "500ms", "go test -benchtime for the micro-benchmarks")
 	flag.IntVar(&o.warmup, "warmup", 1000, "messages before measuring")
 	nSeq := flag.Int("n-seq", 5000, "sequential acked messages")
 	nInflight := flag.Int("n-inflight", 30000, "acked messages with 50 in flight")
