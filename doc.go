@@ -112,6 +112,10 @@
 //     finishes). Handlers may be registered before Connect.
 //   - Close ends every goroutine the socket started. Handlers of the last
 //     state change (to StateClosed) still run; queued events are dropped.
+//   - Events and acknowledgements keep the order the service sent them in:
+//     an event the service sent before acknowledging a call is in the
+//     handler queue before that call returns (it may not have been handled
+//     yet). Layers such as package timeline rely on this.
 //
 // # Delivery
 //
