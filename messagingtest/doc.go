@@ -50,6 +50,7 @@
 // # Faults and counters
 //
 // [Server.DropConnections] drops every socket at once,
+// [Server.DropConnectionsOf] the sockets of one principal,
 // [Server.PauseHeartbeats] stops the heartbeat, [Server.FailNext] fails the
 // next REST requests with a status (and Retry-After), [Server.SetLatency]
 // slows requests and socket events, and [Server.Stop] with [Server.Start]

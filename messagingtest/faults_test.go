@@ -59,6 +59,46 @@ func TestDropConnections(t *testing.T) {
 	assert.Contains(t, a.take("message:new"), "after the drop")
 }
 
+func TestDropConnectionsOf(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conv := e.group("alice", bob)
+	aliceDrops, bobDrops := make(chan string, 10), make(chan string, 10)
+	a1 := e.dial(map[string]string{"token": "alice"}, reconnecting(aliceDrops))
+	a2 := e.dial(map[string]string{"token": "alice"}, reconnecting(aliceDrops))
+	b := e.dial(map[string]string{"token": "bob"}, reconnecting(bobDrops))
+
+	e.srv.DropConnectionsOf(unknown) // no socket: nothing happens
+	a1.sync()
+	a2.sync()
+	b.sync()
+	assert.Empty(t, aliceDrops)
+	assert.EqualValues(t, 3, e.srv.Stats().Connections)
+
+	e.srv.DropConnectionsOf(alice)
+	for range 2 {
+		select {
+		case r := <-aliceDrops:
+			assert.Equal(t, "transport close", r)
+		case <-time.After(5 * time.Second):
+			t.Fatal("alice's sockets were not both dropped")
+		}
+	}
+	waitFor(t, "alice's reconnections", func() bool { return a1.c.Connected() && a2.c.Connected() })
+	waitFor(t, "the dropped sockets to be replaced", func() bool { return e.srv.Stats().LiveConnections == 3 })
+	// Bob's socket was never touched: it sees alice go offline and keeps
+	// its connection.
+	b.take("participant:offline")
+	b.sync()
+	assert.Empty(t, bobDrops)
+	assert.True(t, b.c.Connected())
+	assert.EqualValues(t, 5, e.srv.Stats().Connections, "three sockets, then alice's two again")
+	// The reconnected sockets are back in their rooms.
+	e.send("bob", conv, "after the drop")
+	assert.Contains(t, a1.take("message:new"), "after the drop")
+	assert.Contains(t, a2.take("message:new"), "after the drop")
+}
+
 func TestCloseClientConnections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -322,6 +322,18 @@ func (s *Server) DropConnections() {
 	}
 }
 
+// DropConnectionsOf drops every live socket connection of one principal
+// (the Principal.ID of AddUser or AddAPIKey, whichever credential each
+// socket used), as DropConnections does for all: without a DISCONNECT
+// packet, so its clients see a transport close and reconnect. Other
+// principals' sockets and REST are not affected. It does nothing when the
+// principal has no live socket.
+func (s *Server) DropConnectionsOf(principalID string) {
+	if r := s.running(); r != nil {
+		r.sock.dropPrincipal(principalID)
+	}
+}
+
 // PauseHeartbeats makes the server stop pinging sockets and stop minding
 // missing pongs, so clients detect a dead connection by their own
 // heartbeat timeout. ResumeHeartbeats undoes it.

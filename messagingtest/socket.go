@@ -45,6 +45,17 @@ func (l *socketLayer) close() { l.sio.Close() }
 
 func (l *socketLayer) dropAll() { l.sio.DropAll() }
 
+// dropPrincipal drops the connection of every socket of the principal id.
+// A socket is listed once its CONNECT was answered, so every connection
+// the principal's clients know of is dropped.
+func (l *socketLayer) dropPrincipal(id string) {
+	for _, so := range l.sio.Sockets() {
+		if c, ok := so.Principal().(*sockConn); ok && c.user.ID == id {
+			so.DropConnection()
+		}
+	}
+}
+
 func (l *socketLayer) pauseHeartbeats(pause bool) {
 	if pause {
 		l.sio.PauseHeartbeats()
