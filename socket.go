@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/symbia-labs/messaging-go/internal/backoff"
 	"github.com/symbia-labs/messaging-go/internal/engineio"
+	"github.com/symbia-labs/messaging-go/internal/goid"
 	"github.com/symbia-labs/messaging-go/internal/socketio"
 )
 
@@ -1176,16 +1176,8 @@ func malformed(what string, err error) error {
 
 // ---- goroutine identity, to let Close be called from a handler ----
 
-func goroutineID() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		id, _ := strconv.ParseUint(string(b[:i]), 10, 64)
-		return id
-	}
-	return 0
-}
+// goroutineID is goid.Get under the name dispatch.go uses.
+func goroutineID() uint64 { return goid.Get() }
 
 func (s *Socket) inDispatcher() bool {
 	g := s.dispGID.Load()

@@ -1,7 +1,6 @@
 package socketio
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -11,14 +10,13 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/symbia-labs/messaging-go/internal/backoff"
 	"github.com/symbia-labs/messaging-go/internal/engineio"
+	"github.com/symbia-labs/messaging-go/internal/goid"
 )
 
 // DefaultConnectTimeout bounds the transport handshake and the namespace
@@ -196,22 +194,11 @@ func (c *Client) setState(s clientState, err error) {
 	c.changed = make(chan struct{})
 }
 
-func goroutineID() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		id, _ := strconv.ParseUint(string(b[:i]), 10, 64)
-		return id
-	}
-	return 0
-}
-
 // inHook reports whether the caller is a hook running on the manager
 // goroutine.
 func (c *Client) inHook() bool {
 	g := c.hookGID.Load()
-	return g != 0 && g == goroutineID()
+	return g != 0 && g == goid.Get()
 }
 
 // hook runs fn as a hook on r's manager goroutine: recovers panics and
@@ -488,7 +475,7 @@ func (c *Client) manage(r *run) {
 	defer c.runs.Done()
 	defer close(r.done)
 	defer r.cancel()
-	r.gid = goroutineID()
+	r.gid = goid.Get()
 	if r.prev != nil {
 		<-r.prev // hooks of the previous run are over
 	}
