@@ -14,3 +14,7 @@ func WithTypingClock(now func() time.Time) TypingTrackerOption { return withTypi
 
 // SweepTyping makes the tracker expire entries now, as its timer would.
 func SweepTyping(t *TypingTracker) { t.sweep() }
+
+// StreamTypingShares returns in how many conversations s's streams show
+// the caller typing now.
+func StreamTypingShares(s *Socket) int { return s.streams.len() }

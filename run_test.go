@@ -6,6 +6,9 @@ package messaging_test
 import (
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"testing"
 	"time"
 
@@ -467,4 +470,42 @@ func TestRunEnds(t *testing.T) {
 		_, err = s.Run(e.ctx, e.conv, "", messaging.WithRunPrincipal())
 		assert.ErrorIs(t, err, messaging.ErrClosed)
 	})
+}
+
+// STYLE.md: no package-level mutable state. The files of runs, streams,
+// chunks and trackers declare no package-level variable but sentinel
+// errors: what they keep lives on a Socket, a Run or a tracker.
+func TestRunFilesKeepNoPackageState(t *testing.T) {
+	isError := func(e ast.Expr) bool {
+		call, ok := e.(*ast.CallExpr)
+		if !ok {
+			return false
+		}
+		sel, ok := call.Fun.(*ast.SelectorExpr)
+		if !ok {
+			return false
+		}
+		pkg, ok := sel.X.(*ast.Ident)
+		return ok && (pkg.Name == "errors" && sel.Sel.Name == "New" || pkg.Name == "fmt" && sel.Sel.Name == "Errorf")
+	}
+	fset := token.NewFileSet()
+	for _, name := range []string{"run.go", "stream.go", "chunks.go", "trackers.go"} {
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if i < len(vs.Values) && isError(vs.Values[i]) {
+						continue
+					}
+					t.Errorf("%s: package-level variable %s: keep state on a value (STYLE.md)", fset.Position(n.Pos()), n.Name)
+				}
+			}
+		}
+	}
 }

@@ -138,6 +138,7 @@ type Socket struct {
 	h        socketHandlers
 	bf       *backfiller
 	d        *delivery
+	streams  streamTyping // the typing indicator its streams share (stream.go)
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc

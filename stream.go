@@ -383,13 +383,13 @@ func (st *Stream) loop() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), typingTimeout)
 		defer cancel()
 		if share == nil {
-			share = typingShares.enter(st.r.s, st.r.conv)
+			share = st.r.s.streams.enter(st.r.conv)
 		}
 		share.set(ctx, st.r.s, st.r.conv, typingOn, on)
 		if on {
 			typingAt = time.Now()
 		} else {
-			typingShares.leave(st.r.s, st.r.conv, share)
+			st.r.s.streams.leave(st.r.conv, share)
 			share = nil
 		}
 		typingOn = on
@@ -520,38 +520,35 @@ func (st *Stream) ioContext() (context.Context, func()) {
 	}
 }
 
-// typingShares counts, per socket and conversation, the streams showing
-// the caller typing, so that typing:stop is sent when the last of them
-// ends, not when the first does: receivers take a typing stop as the end
-// of the sender's streams (see ChunkAssembler). Its entries exist only
-// while streams run. (It would live on the Socket, which has no place for
-// it yet.)
-var typingShares = typingRegistry{m: make(map[typingKey]*typingShare)}
-
-type typingKey struct {
-	s    *Socket
-	conv string
-}
-
-type typingRegistry struct {
+// streamTyping counts, per conversation, the streams of one socket
+// showing the caller typing, so that typing:stop is sent when the last of
+// them ends, not when the first does: receivers take a typing stop as the
+// end of the sender's streams (see ChunkAssembler). It lives on the Socket
+// (Socket.streams); its entries exist only while streams run. The zero
+// value is ready.
+type streamTyping struct {
 	mu sync.Mutex
-	m  map[typingKey]*typingShare
+	m  map[string]*typingShare // lower-cased conversation id → share
 }
 
 // typingShare is the typing indicator of one socket in one conversation.
 // Its mutex orders the starts and stops on the wire.
 type typingShare struct {
-	users  int // streams holding the entry (registry lock)
+	users  int // streams holding the entry (streamTyping's lock)
 	mu     sync.Mutex
 	active int // streams showing typing (mu)
 }
 
-func (r *typingRegistry) enter(s *Socket, conv string) *typingShare {
+// enter returns the conversation's share, held until leave.
+func (r *streamTyping) enter(conv string) *typingShare {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := typingKey{s, strings.ToLower(conv)}
+	k := strings.ToLower(conv)
 	sh := r.m[k]
 	if sh == nil {
+		if r.m == nil {
+			r.m = make(map[string]*typingShare)
+		}
 		sh = &typingShare{}
 		r.m[k] = sh
 	}
@@ -559,13 +556,21 @@ func (r *typingRegistry) enter(s *Socket, conv string) *typingShare {
 	return sh
 }
 
-func (r *typingRegistry) leave(s *Socket, conv string, sh *typingShare) {
+// leave releases a share taken by enter.
+func (r *streamTyping) leave(conv string, sh *typingShare) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sh.users--
 	if sh.users == 0 {
-		delete(r.m, typingKey{s, strings.ToLower(conv)})
+		delete(r.m, strings.ToLower(conv))
 	}
+}
+
+// len returns how many conversations have a share.
+func (r *streamTyping) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
 }
 
 // set records one stream's typing (was → on) and tells the service: a

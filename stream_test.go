@@ -518,7 +518,10 @@ func TestStreamsShareTheTypingIndicator(t *testing.T) {
 		require.NoError(t, st.Flush(e.ctx))
 		streams = append(streams, st)
 	}
+	assert.Equal(t, 1, messaging.StreamTypingShares(agent), "one indicator for the socket and conversation")
+	assert.Zero(t, messaging.StreamTypingShares(user), "the indicator belongs to the streaming socket")
 	require.NoError(t, streams[0].Close())
+	assert.Equal(t, 1, messaging.StreamTypingShares(agent))
 	barrier, err := agent.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: e.conv, Content: "barrier"})
 	require.NoError(t, err)
 	for m := rtRecv(t, msgs); m.ID != barrier.ID; m = rtRecv(t, msgs) {
@@ -531,6 +534,7 @@ func TestStreamsShareTheTypingIndicator(t *testing.T) {
 	default:
 	}
 	require.NoError(t, streams[1].Close())
+	assert.Zero(t, messaging.StreamTypingShares(agent), "forgotten with the last stream")
 	assert.Equal(t, rtAgentID, rtRecv(t, stops).UserID)
 	done := []string{rtRecv(t, chunks).MessageID, rtRecv(t, chunks).MessageID}
 	assert.ElementsMatch(t, []string{streams[0].ID(), streams[1].ID()}, done)
