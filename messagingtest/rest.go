@@ -64,6 +64,30 @@ func (q *request) fail(status int, text string) { q.json(status, errorBody{Error
 
 func (q *request) noContent() { q.w.WriteHeader(http.StatusNoContent) }
 
+// needBody answers 500 with the route's failure text when no JSON body was
+// parsed: the service's route throws reading a field of an undefined
+// req.body. It reports whether there is a body.
+func (q *request) needBody(failed string) bool {
+	if !q.hasBody {
+		q.fail(http.StatusInternalServerError, failed)
+	}
+	return q.hasBody
+}
+
+// userIDField reads the body's userId for the routes that add a
+// participant, answering 500 (no body) or 400 (no userId) itself.
+func (q *request) userIDField(failed string) (json.RawMessage, bool) {
+	if !q.needBody(failed) {
+		return nil, false
+	}
+	uid := q.body.get("userId")
+	if !truthy(uid) {
+		q.fail(http.StatusBadRequest, "userId is required")
+		return nil, false
+	}
+	return uid, true
+}
+
 // query reads a query parameter as Express's simple parser does: repeated
 // keys are joined with commas.
 func (q *request) query(key string) string {
@@ -350,8 +374,7 @@ func (q *request) listConversations() {
 
 func (q *request) createConversation() {
 	const failed = "Failed to create conversation"
-	if !q.hasBody {
-		q.fail(http.StatusInternalServerError, failed)
+	if !q.needBody(failed) {
 		return
 	}
 	orgID, member := "", true
@@ -462,8 +485,7 @@ func isManager(role string) bool { return role == "owner" || role == "admin" }
 func (q *request) updateConversation() {
 	const failed = "Failed to update conversation"
 	id := q.params["id"]
-	if !q.hasBody {
-		q.fail(http.StatusInternalServerError, failed)
+	if !q.needBody(failed) {
 		return
 	}
 	role, _ := q.s.store.role(id, q.user.ID)
@@ -554,13 +576,8 @@ func participantType(userID, userType json.RawMessage) (string, bool) {
 func (q *request) addParticipant() {
 	const failed = "Failed to add participant"
 	id := q.params["id"]
-	if !q.hasBody {
-		q.fail(http.StatusInternalServerError, failed)
-		return
-	}
-	uid := q.body.get("userId")
-	if !truthy(uid) {
-		q.fail(http.StatusBadRequest, "userId is required")
+	uid, ok := q.userIDField(failed)
+	if !ok {
 		return
 	}
 	if role, _ := q.s.store.role(id, q.user.ID); !isManager(role) {
@@ -614,20 +631,19 @@ func (q *request) getMessages() {
 			hq.limit = n
 		}
 	}
-	if b := q.query("before"); b != "" {
-		t, ok := jsDate(b)
+	// before wins over after; an unparsable date fails the query.
+	bound := &hq.before
+	v := q.query("before")
+	if v == "" {
+		bound, v = &hq.after, q.query("after")
+	}
+	if v != "" {
+		t, ok := jsDate(v)
 		if !ok {
 			q.fail(http.StatusInternalServerError, failed)
 			return
 		}
-		hq.before = &t
-	} else if a := q.query("after"); a != "" {
-		t, ok := jsDate(a)
-		if !ok {
-			q.fail(http.StatusInternalServerError, failed)
-			return
-		}
-		hq.after = &t
+		*bound = &t
 	}
 	rows, err := q.s.store.history(id, hq)
 	if err != nil {
@@ -649,11 +665,22 @@ func normalizePriority(v json.RawMessage) string {
 	return ""
 }
 
+// newMessageInput is what both the REST route and the socket event hand to
+// MessageModel.create: the request's fields, as sent by user to convID.
+func newMessageInput(convID string, user Principal, d fields) messageInput {
+	return messageInput{
+		conversationID: convID, senderID: user.ID, senderType: string(user.Type),
+		id: d.get("id"), content: d.get("content"), contentType: d.get("contentType"),
+		replyTo: d.get("replyTo"), runID: d.get("runId"), traceID: d.get("traceId"),
+		preemptedBy: d.get("preemptedBy"), priority: normalizePriority(d.get("priority")),
+		interruptible: d.get("interruptible"), metadata: d.get("metadata"),
+	}
+}
+
 func (q *request) postMessage() {
 	const failed = "Failed to create message"
 	id := q.params["id"]
-	if !q.hasBody {
-		q.fail(http.StatusInternalServerError, failed)
+	if !q.needBody(failed) {
 		return
 	}
 	b := q.body
@@ -675,13 +702,7 @@ func (q *request) postMessage() {
 		q.fail(http.StatusForbidden, "Not a participant in this conversation")
 		return
 	}
-	msg, _, err := st.createMessage(messageInput{
-		conversationID: id, senderID: q.user.ID, senderType: string(q.user.Type),
-		id: b.get("id"), content: b.get("content"), contentType: b.get("contentType"),
-		replyTo: b.get("replyTo"), runID: b.get("runId"), traceID: b.get("traceId"),
-		preemptedBy: b.get("preemptedBy"), priority: normalizePriority(b.get("priority")),
-		interruptible: b.get("interruptible"), metadata: b.get("metadata"),
-	})
+	msg, _, err := st.createMessage(newMessageInput(id, q.user, b))
 	if err != nil {
 		q.fail(http.StatusInternalServerError, failed)
 		return
@@ -693,8 +714,7 @@ func (q *request) postMessage() {
 func (q *request) postControl() {
 	const failed = "Failed to send control event"
 	id := q.params["id"]
-	if !q.hasBody {
-		q.fail(http.StatusInternalServerError, failed)
+	if !q.needBody(failed) {
 		return
 	}
 	event, ok := asString(q.body.get("event"))
@@ -803,13 +823,8 @@ func (q *request) adminUserConversations() {
 
 func (q *request) adminAddParticipant() {
 	const failed = "Failed to add participant"
-	if !q.hasBody {
-		q.fail(http.StatusInternalServerError, failed)
-		return
-	}
-	uid := q.body.get("userId")
-	if !truthy(uid) {
-		q.fail(http.StatusBadRequest, "userId is required")
+	uid, ok := q.userIDField(failed)
+	if !ok {
 		return
 	}
 	if _, ok := q.adminConversation(); !ok {

@@ -147,11 +147,7 @@ func (c *sockConn) onDisconnect(string) {
 func (c *sockConn) participantEvent(convID json.RawMessage) []byte {
 	var o ordered
 	o.set("conversationId", convID)
-	o.set("userId", marshal(c.user.ID))
-	o.set("userType", marshal(c.user.Type))
-	if c.user.AgentID != "" {
-		o.set("agentId", marshal(c.user.AgentID))
-	}
+	c.setIdentity(&o)
 	return marshal(o)
 }
 
@@ -159,13 +155,19 @@ func (c *sockConn) participantEvent(convID json.RawMessage) []byte {
 // (left out when undefined).
 func (c *sockConn) presence(status json.RawMessage) []byte {
 	var o ordered
+	c.setIdentity(&o)
+	o.set("status", status)
+	return marshal(o)
+}
+
+// setIdentity adds who the socket is, as presence events say it: userId,
+// userType and, for an agent with one, agentId.
+func (c *sockConn) setIdentity(o *ordered) {
 	o.set("userId", marshal(c.user.ID))
 	o.set("userType", marshal(c.user.Type))
 	if c.user.AgentID != "" {
 		o.set("agentId", marshal(c.user.AgentID))
 	}
-	o.set("status", status)
-	return marshal(o)
 }
 
 // ack answers an event if the client asked for an answer.
@@ -307,32 +309,38 @@ func (c *sockConn) onEvent(event string, args []json.RawMessage, a func(...any))
 	// Events the service does not handle get no answer, not even an ack.
 }
 
-func (c *sockConn) sendMessage(data json.RawMessage, a func(...any)) {
-	const fail = "Failed to send message"
-	s := c.l.s
-	d, ok := dataArg(data)
+// participantData reads the object argument of an event sent to a
+// conversation (its conversationId) and checks the caller takes part in
+// it. Otherwise it answers the ack itself, with fail or "Not a
+// participant", and ok is false.
+func (c *sockConn) participantData(data json.RawMessage, a func(...any), fail string) (d fields, convID string, ok bool) {
+	d, ok = dataArg(data)
 	if !ok {
 		ack(a, failed(fail))
-		return
+		return nil, "", false
 	}
 	conv := d.get("conversationId")
 	ok, err := c.isParticipant(conv)
 	if err != nil {
 		ack(a, failed(fail))
-		return
+		return nil, "", false
 	}
 	if !ok {
 		ack(a, failed("Not a participant"))
+		return nil, "", false
+	}
+	convID, _ = asString(conv)
+	return d, convID, true
+}
+
+func (c *sockConn) sendMessage(data json.RawMessage, a func(...any)) {
+	const fail = "Failed to send message"
+	s := c.l.s
+	d, convID, ok := c.participantData(data, a, fail)
+	if !ok {
 		return
 	}
-	convID, _ := asString(conv)
-	row, _, err := s.store.createMessage(messageInput{
-		conversationID: convID, senderID: c.user.ID, senderType: string(c.user.Type),
-		id: d.get("id"), content: d.get("content"), contentType: d.get("contentType"),
-		replyTo: d.get("replyTo"), runID: d.get("runId"), traceID: d.get("traceId"),
-		preemptedBy: d.get("preemptedBy"), priority: normalizePriority(d.get("priority")),
-		interruptible: d.get("interruptible"), metadata: d.get("metadata"),
-	})
+	row, _, err := s.store.createMessage(newMessageInput(convID, c.user, d))
 	if err != nil {
 		ack(a, failed(fail))
 		return
@@ -347,19 +355,8 @@ func (c *sockConn) sendMessage(data json.RawMessage, a func(...any)) {
 func (c *sockConn) sendControl(data json.RawMessage, a func(...any)) {
 	const fail = "Failed to send control event"
 	s := c.l.s
-	d, ok := dataArg(data)
+	d, convID, ok := c.participantData(data, a, fail)
 	if !ok {
-		ack(a, failed(fail))
-		return
-	}
-	conv := d.get("conversationId")
-	ok, err := c.isParticipant(conv)
-	if err != nil {
-		ack(a, failed(fail))
-		return
-	}
-	if !ok {
-		ack(a, failed("Not a participant"))
 		return
 	}
 	event, _ := asString(d.get("event"))
@@ -367,7 +364,6 @@ func (c *sockConn) sendControl(data json.RawMessage, a func(...any)) {
 		ack(a, failed("Not authorized to send control events"))
 		return
 	}
-	convID, _ := asString(conv)
 	row, err := s.sendControl(c.user, convID, d.get("event"), d)
 	if err != nil {
 		ack(a, failed(fail))
@@ -393,6 +389,25 @@ func (c *sockConn) messageByArg(v json.RawMessage) (messageRow, string, bool, er
 	return row, text, found, err
 }
 
+// ownMessage looks up the message of an id argument that the caller is
+// about to edit or delete (verb) and checks the caller sent it. Otherwise
+// it answers the ack itself, with fail, "Message not found" or "Not
+// authorized to <verb> this message", and ok is false.
+func (c *sockConn) ownMessage(idArg json.RawMessage, a func(...any), fail, verb string) (orig messageRow, id string, ok bool) {
+	orig, id, found, err := c.messageByArg(idArg)
+	switch {
+	case err != nil:
+		ack(a, failed(fail))
+	case !found:
+		ack(a, failed("Message not found"))
+	case orig.SenderID != c.user.ID:
+		ack(a, failed("Not authorized to "+verb+" this message"))
+	default:
+		return orig, id, true
+	}
+	return messageRow{}, "", false
+}
+
 func (c *sockConn) editMessage(data json.RawMessage, a func(...any)) {
 	const fail = "Failed to edit message"
 	s := c.l.s
@@ -401,16 +416,8 @@ func (c *sockConn) editMessage(data json.RawMessage, a func(...any)) {
 		ack(a, failed(fail))
 		return
 	}
-	orig, id, found, err := c.messageByArg(d.get("messageId"))
-	switch {
-	case err != nil:
-		ack(a, failed(fail))
-		return
-	case !found:
-		ack(a, failed("Message not found"))
-		return
-	case orig.SenderID != c.user.ID:
-		ack(a, failed("Not authorized to edit this message"))
+	orig, id, ok := c.ownMessage(d.get("messageId"), a, fail, "edit")
+	if !ok {
 		return
 	}
 	row, found, err := s.store.editMessage(id, d.get("content"))
@@ -432,16 +439,8 @@ func (c *sockConn) editMessage(data json.RawMessage, a func(...any)) {
 func (c *sockConn) deleteMessage(idArg json.RawMessage, a func(...any)) {
 	const fail = "Failed to delete message"
 	s := c.l.s
-	orig, id, found, err := c.messageByArg(idArg)
-	switch {
-	case err != nil:
-		ack(a, failed(fail))
-		return
-	case !found:
-		ack(a, failed("Message not found"))
-		return
-	case orig.SenderID != c.user.ID:
-		ack(a, failed("Not authorized to delete this message"))
+	orig, id, ok := c.ownMessage(idArg, a, fail, "delete")
+	if !ok {
 		return
 	}
 	if err := s.store.deleteMessage(id); err != nil {

@@ -641,12 +641,18 @@ func (s *store) allConversations(orgID, typ string) []conversationListRow {
 	defer s.mu.Unlock()
 	var cs []*conversation
 	for _, c := range s.convs {
-		if orgID != "" && (c.orgID == nil || *c.orgID != orgID) || typ != "" && c.typ != typ {
+		if !c.matches(orgID, typ) {
 			continue
 		}
 		cs = append(cs, c)
 	}
 	return listRows(cs)
+}
+
+// matches reports whether c passes the admin filters: of organisation
+// orgID and of type typ, empty meaning any.
+func (c *conversation) matches(orgID, typ string) bool {
+	return (orgID == "" || c.orgID != nil && *c.orgID == orgID) && (typ == "" || c.typ == typ)
 }
 
 type storeCounts struct {
@@ -661,7 +667,7 @@ func (s *store) counts(orgID, typ string) storeCounts {
 	users := make(map[string]bool)
 	dayAgo := s.now().Add(-24 * time.Hour)
 	for id, c := range s.convs {
-		if orgID != "" && (c.orgID == nil || *c.orgID != orgID) || typ != "" && c.typ != typ {
+		if !c.matches(orgID, typ) {
 			continue
 		}
 		n.conversations++
