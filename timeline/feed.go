@@ -1,12 +1,11 @@
 package timeline
 
 import (
-	"bytes"
-	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/symbia-labs/messaging-go/internal/goid"
 )
 
 // The change feed: changes are queued in order (under the timeline's lock,
@@ -67,7 +66,7 @@ func (f *feed) subscribe(fn func(Change)) (off func()) {
 // run delivers the queued changes until close.
 func (f *feed) run() {
 	defer close(f.done)
-	f.gid.Store(goroutineID())
+	f.gid.Store(goid.Get())
 	for {
 		f.mu.Lock()
 		for len(f.queue) == 0 && !f.closed {
@@ -118,18 +117,7 @@ func (f *feed) close(started bool) {
 	case f.wake <- struct{}{}:
 	default:
 	}
-	if started && f.gid.Load() != goroutineID() {
+	if started && f.gid.Load() != goid.Get() {
 		<-f.done
 	}
-}
-
-func goroutineID() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		id, _ := strconv.ParseUint(string(b[:i]), 10, 64)
-		return id
-	}
-	return 0
 }
