@@ -316,8 +316,10 @@ func (st *Stream) Flush(ctx context.Context) error {
 // stream's goroutine. It returns nil when the message holds everything
 // written; otherwise why it does not: the run's cause when the run ended
 // first (nothing more is sent after a cancel or a preemption), the
-// context's, or the error of a failed send. Nothing is sent for a stream
-// never written to. Close is idempotent; later calls return the same.
+// context's, or the error of a failed send. A run or a context that ended
+// before Close returned is its answer even when nothing was left to send.
+// Nothing is sent for a stream never written to. Close is idempotent;
+// later calls return the same.
 func (st *Stream) Close() error {
 	st.mu.Lock()
 	st.closing = true
@@ -366,6 +368,16 @@ func (st *Stream) stop(err error) {
 		st.err = err
 	}
 	st.mu.Unlock()
+}
+
+// stopIfEnded records the run's cause, or the context's, if either has
+// ended.
+func (st *Stream) stopIfEnded() {
+	if state, _, cause := st.r.snapshot(); state.Ended() {
+		st.stop(cause)
+	} else if st.ctx.Err() != nil {
+		st.stop(context.Cause(st.ctx))
+	}
 }
 
 // loop is the stream's goroutine: it sends the message and its edits,
@@ -420,6 +432,10 @@ func (st *Stream) loop() {
 		content, n, closing, ok := st.next()
 		if !ok {
 			if closing {
+				// Everything is sent. A run or a context that ended
+				// meanwhile is still Close's answer, as when this loop
+				// notices it first.
+				st.stopIfEnded()
 				return
 			}
 			var refresh <-chan time.Time
@@ -451,6 +467,11 @@ func (st *Stream) loop() {
 				continue
 			}
 		}
+		if h := st.r.issueHook; h != nil {
+			h(content)
+		}
+		// Taken after the hook, so that the interval also holds between
+		// the times the hook sees.
 		lastSend = time.Now()
 		if err := st.send(content, n); err != nil {
 			st.stop(err)
@@ -462,9 +483,6 @@ func (st *Stream) loop() {
 // send creates the message or edits it to content, the first n bytes of
 // what was written.
 func (st *Stream) send(content string, n int) error {
-	if h := st.r.issueHook; h != nil {
-		h(content)
-	}
 	ctx, release := st.ioContext()
 	defer release()
 	st.mu.Lock()

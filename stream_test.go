@@ -182,7 +182,7 @@ func TestStreamPausedAndResumedByAnotherClient(t *testing.T) {
 	shortest, mean := gaps(at)
 	t.Logf("200 chunks: %d sends, pause held %v; gap between sends: shortest %v, mean %v (interval %v)",
 		len(at), q.Sub(p).Round(time.Millisecond), shortest, mean, messaging.DefaultFlushInterval)
-	assert.GreaterOrEqual(t, shortest, messaging.DefaultFlushInterval-2*time.Millisecond)
+	assert.GreaterOrEqual(t, shortest, messaging.DefaultFlushInterval)
 }
 
 // A preemption ends the stream at once, with the right cause, and the
@@ -356,7 +356,7 @@ func TestStreamEditRateNeverExceedsTheInterval(t *testing.T) {
 	seen.mu.Unlock()
 	t.Logf("interval %v: %d sends in %v; issued gaps shortest %v, mean %v; received gaps shortest %v, mean %v",
 		interval, len(at), elapsed.Round(time.Millisecond), shortest, mean, rshort, rmean)
-	assert.GreaterOrEqual(t, shortest, interval-2*time.Millisecond)
+	assert.GreaterOrEqual(t, shortest, interval)
 	assert.LessOrEqual(t, len(at), int(elapsed/interval)+2)
 	assert.Greater(t, len(at), 3, "the content is sent as it grows, not only at Close")
 }
