@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -115,6 +117,39 @@ func httpClientFor(opts DialOptions) (client *http.Client, cleanup func()) {
 	return &http.Client{Transport: tr}, tr.CloseIdleConnections
 }
 
+// countingTransport gives the WebSocket a byte stream that counts what it
+// hands to the network, so that a failed write can tell whether any byte of
+// a message left (see conn.writeOut). It wraps the 101 response's body, the
+// stream coder/websocket reads and writes, whatever the RoundTripper.
+type countingTransport struct {
+	base   http.RoundTripper
+	stream *countingStream // the last 101 response's; one dial per transport
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		return resp, err
+	}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
+		t.stream = &countingStream{ReadWriteCloser: rwc}
+		resp.Body = t.stream
+	}
+	return resp, nil
+}
+
+// countingStream counts the bytes its writes handed on.
+type countingStream struct {
+	io.ReadWriteCloser
+	written atomic.Int64
+}
+
+func (s *countingStream) Write(p []byte) (int, error) {
+	n, err := s.ReadWriteCloser.Write(p)
+	s.written.Add(int64(n))
+	return n, err
+}
+
 // HandshakeError reports a WebSocket handshake refused with an HTTP status
 // (for example 403 from a proxy or 400 from the Engine.IO server).
 type HandshakeError struct {
@@ -141,8 +176,14 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 	}
 	hc, cleanup := httpClientFor(opts)
 	defer cleanup()
+	ct := &countingTransport{base: hc.Transport}
+	if ct.base == nil {
+		ct.base = http.DefaultTransport
+	}
+	hcc := *hc
+	hcc.Transport = ct
 	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
-		HTTPClient: hc,
+		HTTPClient: &hcc,
 		HTTPHeader: opts.Header,
 	})
 	if err != nil {
@@ -183,6 +224,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 	ws.SetReadLimit(limit)
 
 	c := newConn(ws, roleClient)
+	c.out = ct.stream
 	c.pingInterval, c.pingTimeout = hs.PingInterval, hs.PingTimeout
 	c.peerMaxPayload = hs.MaxPayload
 	c.lastPing = time.Now().Round(0)
@@ -207,10 +249,12 @@ func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx)
 
 // Send writes msgs back to back (no other message of this connection in
 // between) and returns once they were handed to the network. If ctx ends
-// while they are still queued they are not written and ctx.Err() is
-// returned; the connection is unaffected. An error matching ErrNotSent means
-// none were written because the connection ended. A message larger than the
-// server's maxPayload is refused with ErrPayloadTooLarge.
+// while they are still queued they are not written, the error matches both
+// ctx's error and ErrNotSent, and the connection is unaffected. If the
+// connection ends first, or their write fails, the error matches ErrClosed,
+// and also ErrNotSent when no byte of them left (see ErrNotSent); a failed
+// write ends the connection. A message larger than the server's maxPayload
+// is refused with ErrPayloadTooLarge.
 func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, msgs) }
 
 // Queue is Send without waiting: it appends msgs to the write queue and

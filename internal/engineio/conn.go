@@ -89,9 +89,10 @@ type conn struct {
 	// only closes the connection, which ws.CloseNow does as well. So a
 	// blocked read or write is aborted with ws.CloseNow.
 
-	writeTimeout   time.Duration // per write; 0 = none
-	peerMaxPayload int64         // 0 = unknown/unlimited
-	wqLimit        int           // 0 = unlimited
+	writeTimeout   time.Duration   // per write; 0 = none
+	out            *countingStream // client: the stream under ws, counting bytes written; else nil
+	peerMaxPayload int64           // 0 = unknown/unlimited
+	wqLimit        int             // 0 = unlimited
 
 	// A client has no writer goroutine: whoever finds the write queue idle
 	// becomes its writer and drains it (see drainQueue), a sender on its
@@ -262,8 +263,21 @@ func (c *conn) reason() string {
 	return c.closeErr.Reason
 }
 
+// notSent is the error of messages none of whose bytes were handed to the
+// network: it matches ErrNotSent and ErrClosed. Caller holds c.mu, after
+// termination.
 func (c *conn) notSent() error {
 	return fmt.Errorf("%w: %w", ErrNotSent, c.closeErr)
+}
+
+// maybeSent is the error of messages whose write failed after some bytes
+// may have been handed to the network: it matches ErrClosed, not
+// ErrNotSent. Caller holds c.mu, after termination.
+func (c *conn) maybeSent(werr error) error {
+	if errors.Is(c.closeErr.Err, werr) {
+		return fmt.Errorf("engineio: write failed, the message may have been sent: %w", c.closeErr)
+	}
+	return fmt.Errorf("engineio: write failed, the message may have been sent: %w: %w", c.closeErr, werr)
 }
 
 // read returns the next message in arrival order. After the connection ended
@@ -329,7 +343,9 @@ func (c *conn) enqueue(it *writeItem) (writer bool, err error) {
 	if c.wqLimit > 0 && c.wq.len() >= c.wqLimit {
 		c.mu.Unlock()
 		c.terminate(ReasonTransportError, ErrWriteQueueFull, false)
-		return false, fmt.Errorf("%w: %w", ErrNotSent, ErrWriteQueueFull)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return false, c.notSent()
 	}
 	c.wq.push(it)
 	if c.inline {
@@ -362,22 +378,11 @@ func (c *conn) drainQueue() {
 	for {
 		c.mu.Lock()
 		if c.ended && !c.drain {
-			var items []*writeItem
-			for {
-				it, ok := c.wq.pop()
-				if !ok {
-					break
-				}
-				items = append(items, it)
-			}
+			items := c.takeQueued()
 			err := c.notSent()
 			c.writing = false
 			c.mu.Unlock()
-			for _, it := range items {
-				if it.state.CompareAndSwap(itemQueued, itemTaken) {
-					it.finish(err)
-				}
-			}
+			failItems(items, err)
 			notify(c.writeIdle)
 			return
 		}
@@ -400,17 +405,40 @@ func (c *conn) drainQueue() {
 		if !it.state.CompareAndSwap(itemQueued, itemTaken) {
 			continue // cancelled by its sender
 		}
-		var err error
-		for _, m := range it.msgs {
-			if err = c.writeMsg(m); err != nil {
-				break
-			}
-		}
-		it.finish(err)
-		if err != nil {
-			c.writeFailed(err)
+		it.finish(c.writeOut(it))
+	}
+}
+
+// writeOut writes the messages of a taken item. If a write fails it ends
+// the connection (nothing more is written, not even during a graceful
+// close) and returns an error that says whether any byte of the item may
+// have been handed to the network: one matching ErrNotSent when none was.
+// A server cannot tell (it counts nothing), so its failed items may have
+// been sent.
+func (c *conn) writeOut(it *writeItem) error {
+	var before int64
+	if c.out != nil {
+		before = c.out.written.Load()
+	}
+	var err error
+	for _, m := range it.msgs {
+		if err = c.writeMsg(m); err != nil {
+			break
 		}
 	}
+	if err == nil {
+		return nil
+	}
+	// Read before the connection is torn down; a control frame written
+	// meanwhile by the WebSocket's reader only makes this more cautious.
+	none := c.out != nil && c.out.written.Load() == before
+	c.writeFailed(err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if none {
+		return c.notSent()
+	}
+	return c.maybeSent(err)
 }
 
 // writeFailed ends the connection after a failed write; nothing more is
@@ -424,10 +452,10 @@ func (c *conn) writeFailed(err error) {
 
 // send enqueues msgs and waits until they were written, the connection ended
 // or ctx ended. If ctx ends before the writer took the messages they are not
-// written at all.
+// written at all, and the error matches ErrNotSent besides ctx's error.
 func (c *conn) send(ctx context.Context, msgs []Message) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	it := &writeItem{msgs: msgs, done: make(chan error, 1)}
 	writer, err := c.enqueue(it)
@@ -445,7 +473,7 @@ func (c *conn) send(ctx context.Context, msgs []Message) error {
 		return err
 	case <-ctx.Done():
 		if it.state.CompareAndSwap(itemQueued, itemCancelled) {
-			return ctx.Err()
+			return fmt.Errorf("%w: %w", ErrNotSent, ctx.Err())
 		}
 		// Being written: the outcome comes soon (writes are bounded).
 		select {
@@ -453,9 +481,9 @@ func (c *conn) send(ctx context.Context, msgs []Message) error {
 			if err == nil {
 				return nil
 			}
-			return ctx.Err()
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
 		case <-c.done:
-			return ctx.Err()
+			return ctx.Err() // may have been written
 		}
 	}
 }
@@ -532,16 +560,27 @@ func (c *conn) writeControl(b byte) error {
 // writer on exit.
 func (c *conn) failQueue() {
 	c.mu.Lock()
+	items := c.takeQueued()
+	err := c.notSent()
+	c.mu.Unlock()
+	failItems(items, err)
+}
+
+// takeQueued empties the write queue and returns its items. Caller holds
+// c.mu.
+func (c *conn) takeQueued() []*writeItem {
 	var items []*writeItem
 	for {
 		it, ok := c.wq.pop()
 		if !ok {
-			break
+			return items
 		}
 		items = append(items, it)
 	}
-	err := c.notSent()
-	c.mu.Unlock()
+}
+
+// failItems completes with err the items their senders have not cancelled.
+func failItems(items []*writeItem, err error) {
 	for _, it := range items {
 		if it.state.CompareAndSwap(itemQueued, itemTaken) {
 			it.finish(err)
@@ -593,15 +632,9 @@ func (c *conn) writeLoop() {
 			if !it.state.CompareAndSwap(itemQueued, itemTaken) {
 				continue // cancelled by its sender
 			}
-			var err error
-			for _, m := range it.msgs {
-				if err = c.writeMsg(m); err != nil {
-					break
-				}
-			}
+			err := c.writeOut(it)
 			it.finish(err)
 			if err != nil {
-				c.terminate(ReasonTransportError, err, false)
 				return
 			}
 			continue

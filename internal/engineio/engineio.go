@@ -8,14 +8,17 @@
 //
 // # Threading
 //
-// Every connection, on either side, runs two goroutines: a reader, which reads
+// Every connection, on either side, runs a reader goroutine, which reads
 // WebSocket frames, answers or records heartbeats itself and appends message
-// packets to an unbounded in-memory queue, and a writer, which writes queued
-// outgoing message groups (and pings or pongs) in order. The consumer takes
-// messages with Read, in arrival order. Because the reader never waits for the
-// consumer, a slow consumer delays only itself, never the heartbeat; the cost
-// is memory, so a consumer must keep calling Read. Both goroutines end when
-// the connection ends; Done is closed after they have.
+// packets to an unbounded in-memory queue. The consumer takes messages with
+// Read, in arrival order. Because the reader never waits for the consumer, a
+// slow consumer delays only itself, never the heartbeat; the cost is memory,
+// so a consumer must keep calling Read. Outgoing message groups (and pings
+// or pongs) are written in order from a write queue: on a server by a writer
+// goroutine, which also runs the heartbeat; on a client by whichever sender
+// finds the queue idle (a pong or a Queue call on a short-lived goroutine).
+// The goroutines end when the connection ends; Done is closed after they
+// have.
 package engineio
 
 import (
@@ -64,10 +67,16 @@ const (
 // that has ended, including *CloseError.
 var ErrClosed = errors.New("engineio: connection closed")
 
-// ErrNotSent is matched by errors from Send when none of the messages were
+// ErrNotSent is matched by errors from Send when no byte of the messages was
 // handed to the network: the connection had ended (or was ending) before the
-// writer reached them. Such messages may safely be sent again on a new
-// connection.
+// writer reached them, their write failed before any byte left, or Send's
+// ctx ended while they were queued (the error then matches ctx's error too).
+// Such messages may safely be sent again: the peer cannot have seen them.
+//
+// A write that fails after some bytes may have left returns an error that
+// matches ErrClosed but not ErrNotSent: the peer may have received the
+// messages. Only a client counts the bytes it writes; a server's Send only
+// queues.
 var ErrNotSent = errors.New("engineio: message not sent")
 
 // ErrPayloadTooLarge is returned by Send for a message larger than the peer's

@@ -492,7 +492,7 @@ func TestSendContextCancelledWhileQueued(t *testing.T) {
 	recvConn(t, conns)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.Send(ctx, TextMessage("x")); !errors.Is(err, context.Canceled) {
+	if err := c.Send(ctx, TextMessage("x")); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrNotSent) {
 		t.Fatalf("Send: %v", err)
 	}
 	if c.Err() != nil {

@@ -206,6 +206,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Conns() []*ServerConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.connsLocked()
+}
+
+// connsLocked lists the live connections. Caller holds s.mu.
+func (s *Server) connsLocked() []*ServerConn {
 	out := make([]*ServerConn, 0, len(s.conns))
 	for c := range s.conns {
 		out = append(out, c)
@@ -234,10 +239,7 @@ func (s *Server) ResumeHeartbeats() { s.setPaused(false) }
 func (s *Server) setPaused(p bool) {
 	s.mu.Lock()
 	s.paused = p
-	conns := make([]*ServerConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.setPaused(p)
@@ -250,10 +252,7 @@ func (s *Server) setPaused(p bool) {
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
-	conns := make([]*ServerConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range conns {

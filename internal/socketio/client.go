@@ -385,7 +385,7 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 			return err
 		}
 		err = conn.Send(ctx, msgs...)
-		if err == nil || !errors.Is(err, engineio.ErrNotSent) {
+		if err == nil || !errors.Is(err, engineio.ErrNotSent) || ctx.Err() != nil {
 			return err
 		}
 		// The transport ended before the packet was written: wait for the
@@ -432,7 +432,7 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		}
 		if err != nil {
 			c.dropAck(id)
-			if errors.Is(err, engineio.ErrNotSent) {
+			if errors.Is(err, engineio.ErrNotSent) && ctx.Err() == nil {
 				continue
 			}
 			return nil, err
