@@ -124,11 +124,6 @@ type run struct {
 	done    chan struct{}
 }
 
-type ackResult struct {
-	args []json.RawMessage
-	err  error
-}
-
 // Client is a Socket.IO client for one namespace, with acks and a reconnect
 // manager. All methods are safe for concurrent use.
 //
@@ -150,8 +145,7 @@ type Client struct {
 	cur      *run
 	conn     *engineio.Conn // transport while connected
 	sid      string
-	nextID   uint64
-	acks     map[uint64]chan ackResult
+	acks     ackTable
 	runs     sync.WaitGroup
 
 	hookGID atomic.Uint64 // goroutine running a hook, 0 when none
@@ -183,7 +177,6 @@ func NewClient(rawURL string, opts ClientOptions) *Client {
 		bo:      bo,
 		log:     log.With("component", "socketio", "namespace", nsp),
 		changed: make(chan struct{}),
-		acks:    make(map[uint64]chan ackResult),
 	}
 }
 
@@ -324,8 +317,10 @@ func (c *Client) ID() string {
 	return c.sid
 }
 
-// waitConnected returns the transport once the namespace is connected.
-func (c *Client) waitConnected(ctx context.Context) (*engineio.Conn, error) {
+// waitConnected returns the transport once the namespace is connected on
+// one other than dead (a transport that has ended, which the manager may not
+// have noticed yet; nil for none).
+func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn) (*engineio.Conn, error) {
 	hooked := false
 	for {
 		c.mu.Lock()
@@ -333,7 +328,9 @@ func (c *Client) waitConnected(ctx context.Context) (*engineio.Conn, error) {
 		c.mu.Unlock()
 		switch st {
 		case stateConnected:
-			return conn, nil
+			if conn != dead {
+				return conn, nil
+			}
 		case stateClosed:
 			return nil, ErrClosed
 		case stateStopped:
@@ -365,8 +362,10 @@ func checkEvent(event string) error {
 
 // Emit sends an event without asking for an ack. It returns once the packet
 // was handed to the network. Before the namespace is connected, and while
-// reconnecting, it waits (bounded by ctx) and sends after the CONNECT reply.
-// After Close, or when the client stopped, it fails at once.
+// reconnecting, it waits (bounded by ctx) and sends after the CONNECT reply;
+// a packet the transport ended before writing is sent on the next
+// connection. After Close, or when the client stopped, it fails at once. An
+// error matching ErrNotSent means the packet never left (see ErrNotSent).
 func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 	if err := checkEvent(event); err != nil {
 		return err
@@ -379,50 +378,53 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	var dead *engineio.Conn
 	for {
-		conn, err := c.waitConnected(ctx)
+		conn, err := c.waitConnected(ctx, dead)
 		if err != nil {
-			return err
+			return notSent(ctx, err)
 		}
 		err = conn.Send(ctx, msgs...)
-		if err == nil || !errors.Is(err, engineio.ErrNotSent) || ctx.Err() != nil {
-			return err
+		if err == nil || !errors.Is(err, ErrNotSent) {
+			return err // sent, or may have been
 		}
-		// The transport ended before the packet was written: wait for the
-		// next connection.
+		if ctx.Err() != nil {
+			return notSent(ctx, err)
+		}
+		dead = conn // ended before the packet was written: wait for the next
 	}
 }
 
 // EmitWithAck sends an event asking for an ack and returns the ack's
 // arguments. It waits like Emit before sending, then for the ack, bounded by
-// ctx. If the connection drops after the event was sent, it returns an error
-// matching ErrDisconnected (the server may or may not have processed it).
+// ctx. An error matching ErrNotSent means the packet never left (see
+// ErrNotSent); any other means the server may have processed it: if the
+// connection drops after the packet was sent, the error is a
+// *DisconnectError (matching ErrDisconnected); if ctx ends, ctx's error.
 func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
 	if err := checkEvent(event); err != nil {
 		return nil, err
 	}
 	if c.inHook() {
-		return nil, ErrWouldDeadlock
+		return nil, notSent(ctx, ErrWouldDeadlock)
 	}
 	proto, err := EventPacket(c.nsp, nil, event, args...)
 	if err != nil {
 		return nil, err
 	}
 	data, att := proto.Data, proto.Attachments
+	var dead *engineio.Conn
 	for {
-		conn, err := c.waitConnected(ctx)
+		conn, err := c.waitConnected(ctx, dead)
 		if err != nil {
-			return nil, err
+			return nil, notSent(ctx, err)
 		}
 		c.mu.Lock()
 		if c.conn != conn || c.state != stateConnected {
 			c.mu.Unlock()
 			continue
 		}
-		id := c.nextID
-		c.nextID++
-		ch := make(chan ackResult, 1)
-		c.acks[id] = ch
+		id, ch := c.acks.add()
 		c.mu.Unlock()
 
 		p := &Packet{Type: PacketEvent, Namespace: c.nsp, ID: &id, Data: data, Attachments: att}
@@ -432,11 +434,16 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		}
 		if err != nil {
 			c.dropAck(id)
-			if errors.Is(err, engineio.ErrNotSent) && ctx.Err() == nil {
-				continue
+			if !errors.Is(err, ErrNotSent) {
+				return nil, err // may have been sent
 			}
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, notSent(ctx, err)
+			}
+			dead = conn // ended before the packet was written: wait for the next
+			continue
 		}
+		// Sent: from here on the server may process it.
 		select {
 		case res := <-ch:
 			return res.args, res.err
@@ -449,16 +456,13 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 
 func (c *Client) dropAck(id uint64) {
 	c.mu.Lock()
-	delete(c.acks, id)
+	c.acks.drop(id)
 	c.mu.Unlock()
 }
 
 // failAcks completes every pending ack with err. Caller holds c.mu.
 func (c *Client) failAcks(err error) {
-	for id, ch := range c.acks {
-		ch <- ackResult{err: err}
-		delete(c.acks, id)
-	}
+	c.acks.failAll(err)
 }
 
 // outcome of one transport session.
@@ -728,7 +732,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			}
 			c.dispatch(r, conn, p)
 		case PacketAck, PacketBinaryAck:
-			c.deliverAck(p)
+			deliverAck(&c.mu, &c.acks, p)
 		}
 	}
 }
@@ -772,20 +776,6 @@ func (c *Client) closeConnected(r *run, conn *engineio.Conn) {
 	c.failAcks(&DisconnectError{Reason: ReasonClientDisconnect, Err: ErrClosed})
 	c.mu.Unlock()
 	c.disconnected(r, ReasonClientDisconnect, nil)
-}
-
-func (c *Client) deliverAck(p *Packet) {
-	if p.ID == nil {
-		return
-	}
-	args, err := p.Args()
-	c.mu.Lock()
-	ch, ok := c.acks[*p.ID]
-	delete(c.acks, *p.ID)
-	c.mu.Unlock()
-	if ok {
-		ch <- ackResult{args: args, err: err}
-	}
 }
 
 func (c *Client) dispatch(r *run, conn *engineio.Conn, p *Packet) {

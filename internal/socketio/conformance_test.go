@@ -396,7 +396,7 @@ func TestNodeAckIDZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.mu.Lock()
-	first := c.nextID
+	first := c.acks.next
 	c.mu.Unlock()
 	if first != 0 {
 		t.Fatalf("first ack id would be %d", first)

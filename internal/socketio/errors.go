@@ -1,9 +1,12 @@
 package socketio
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
 
 // Disconnect reasons, with the names the reference client uses.
@@ -31,6 +34,14 @@ var (
 	// ErrDisconnected is matched by the error that completes a pending ack
 	// when the connection drops (see *DisconnectError).
 	ErrDisconnected = errors.New("socketio: disconnected")
+	// ErrNotSent is matched, besides the error saying why (ctx's error,
+	// ErrClosed, ErrStopped, ErrWouldDeadlock), by an error of Emit or
+	// EmitWithAck when the packet provably never left: no byte of it was
+	// handed to the network, so the server cannot have seen it and sending
+	// it again cannot duplicate it. An error that does not match it, apart
+	// from argument errors (ErrReservedEvent, encoding errors), means the
+	// packet may have reached the server. It is engineio.ErrNotSent.
+	ErrNotSent = engineio.ErrNotSent
 	// ErrStopped is returned by Emit and EmitWithAck when the client is not
 	// trying to connect: the server disconnected it, refused its
 	// credentials, reconnection gave up or was off, or a Connect call
@@ -90,6 +101,11 @@ func parseConnectError(data json.RawMessage) *ConnectError {
 }
 
 // DisconnectError describes a lost connection. It matches ErrDisconnected.
+//
+// When it completes a pending EmitWithAck, the packet had been handed to the
+// network and the server may have processed it. A connection lost before the
+// packet left is not reported this way: EmitWithAck sends the packet on the
+// next connection, or fails with an error matching ErrNotSent.
 type DisconnectError struct {
 	// Reason is one of the Reason* constants.
 	Reason string
@@ -110,3 +126,22 @@ func (e *DisconnectError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrDisconnected.
 func (e *DisconnectError) Is(target error) bool { return target == ErrDisconnected }
+
+// notSentError marks an error of Emit or EmitWithAck reported before the
+// packet left: it matches err and ErrNotSent, with err's message.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string   { return e.err.Error() }
+func (e *notSentError) Unwrap() []error { return []error{e.err, ErrNotSent} }
+
+// notSent marks err as reported before the packet left. If ctx has ended,
+// the result matches ctx's error too.
+func notSent(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w: %w", cerr, err)
+	}
+	if errors.Is(err, ErrNotSent) {
+		return err
+	}
+	return &notSentError{err}
+}

@@ -744,7 +744,7 @@ func waitPendingAcks(t *testing.T, c *Client, n int) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c.mu.Lock()
-		k := len(c.acks)
+		k := len(c.acks.waiting)
 		c.mu.Unlock()
 		if k == n {
 			return

@@ -267,7 +267,7 @@ func (s *Server) handle(sc *sconn, p *Packet) bool {
 		if so == nil {
 			return false
 		}
-		so.handleAck(p)
+		deliverAck(&so.mu, &so.acks, p)
 		return true
 	}
 	return false // CONNECT_ERROR from a client
@@ -298,7 +298,6 @@ func (s *Server) connect(sc *sconn, nsp string, auth json.RawMessage) {
 		conn:      sc,
 		principal: principal,
 		auth:      auth,
-		acks:      make(map[uint64]chan ackResult),
 	}
 	reply, _ := json.Marshal(map[string]string{"sid": so.id})
 	sc.mu.Lock()
@@ -350,8 +349,7 @@ type ServerSocket struct {
 	onDisconnect []func(reason string)
 	closed       bool
 	reason       string
-	nextID       uint64
-	acks         map[uint64]chan ackResult
+	acks         ackTable
 }
 
 // ID returns the socket id (not the Engine.IO session id).
@@ -429,14 +427,11 @@ func (so *ServerSocket) EmitWithAck(ctx context.Context, event string, args ...a
 		so.mu.Unlock()
 		return nil, ErrSocketClosed
 	}
-	id := so.nextID
-	so.nextID++
-	ch := make(chan ackResult, 1)
-	so.acks[id] = ch
+	id, ch := so.acks.add()
 	so.mu.Unlock()
 	drop := func() {
 		so.mu.Lock()
-		delete(so.acks, id)
+		so.acks.drop(id)
 		so.mu.Unlock()
 	}
 	p, err := EventPacket(so.nsp, &id, event, args...)
@@ -478,10 +473,7 @@ func (so *ServerSocket) ended(reason string, sendDisconnect bool) {
 	so.reason = reason
 	handlers := so.onDisconnect
 	so.onDisconnect = nil
-	for id, ch := range so.acks {
-		ch <- ackResult{err: &DisconnectError{Reason: reason}}
-		delete(so.acks, id)
-	}
+	so.acks.failAll(&DisconnectError{Reason: reason})
 	so.mu.Unlock()
 
 	sc := so.conn
@@ -527,20 +519,6 @@ func (so *ServerSocket) handleEvent(p *Packet) {
 	}
 	if h != nil {
 		h(name, args, ack)
-	}
-}
-
-func (so *ServerSocket) handleAck(p *Packet) {
-	if p.ID == nil {
-		return
-	}
-	args, err := p.Args()
-	so.mu.Lock()
-	ch, ok := so.acks[*p.ID]
-	delete(so.acks, *p.ID)
-	so.mu.Unlock()
-	if ok {
-		ch <- ackResult{args: args, err: err}
 	}
 }
 
