@@ -467,6 +467,11 @@ func (st *Stream) loop() {
 				continue
 			}
 		}
+		// The typing emit above can take a while: a pause or an end that
+		// came meanwhile stops this send.
+		if st.r.State() != RunRunning || st.ctx.Err() != nil {
+			continue
+		}
 		if h := st.r.issueHook; h != nil {
 			h(content)
 		}
