@@ -706,10 +706,11 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 		if errors.Is(err, engineio.ErrPayloadTooLarge) {
 			return ackBody{}, fmt.Errorf("messaging: %s: %w: %w", event, ErrInvalidArgument, err)
 		}
-		// Only a few errors prove the packet never left; any other (a lost
-		// connection, a failed write, a timeout) may hide a processed one.
-		notSent := errors.Is(err, socketio.ErrStopped) ||
-			errors.Is(err, socketio.ErrClosed) && !errors.Is(err, socketio.ErrDisconnected)
+		// socketio says when the packet provably never left (no byte of it
+		// reached the network); any other error (a lost connection, a
+		// partly written packet, a timeout after the write) may hide a
+		// processed one.
+		notSent := errors.Is(err, socketio.ErrNotSent)
 		maybeSent = maybeSent || !notSent
 		switch {
 		case ctx.Err() != nil:
@@ -723,7 +724,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 			}
 			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, ErrClosed)
 		case notSent:
-			continue // waitReady says why, or waits for the connection
+			continue // safe for any call; waitReady says why, or waits for the connection
 		case mode == resendNone:
 			if ackTimedOut {
 				err = fmt.Errorf("no acknowledgement within %v", s.cfg.ackTimeout)
@@ -928,8 +929,11 @@ func (s *Socket) DeleteMessage(ctx context.Context, messageID string) error {
 // processed, so SendControl never repeats a send that may have reached the
 // server: when the acknowledgement is lost (the connection dropped, or no
 // answer within the ack timeout) it returns an error matching
-// ErrDeliveryUnknown. While the socket is reconnecting, it waits for the
-// connection, bounded by ctx, before sending.
+// ErrDeliveryUnknown. A send that provably never left (the connection
+// ended before any byte of it was written) is sent again once the socket
+// has reconnected. While the socket is reconnecting, it waits for the
+// connection, bounded by ctx, before sending. An error that does not match
+// ErrDeliveryUnknown means nothing was stored.
 func (s *Socket) SendControl(ctx context.Context, conversationID string, params ControlParams) (*Message, error) {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return nil, s.fail(err)
