@@ -73,8 +73,8 @@ type StateChange struct {
 	// Err is the error behind the change, if any: a lost connection, a
 	// *ConnectError, ErrReconnectFailed.
 	Err error
-	// RetryIn is, on a change to StateReconnecting, the nominal delay
-	// before the first attempt (the actual delay has ±50 % jitter).
+	// RetryIn is, on a change to StateReconnecting, the delay before the
+	// first attempt, jitter included (the reconnection delay ±50 %).
 	RetryIn time.Duration
 }
 
@@ -160,6 +160,7 @@ type Socket struct {
 	sioUp         bool               // the namespace is connected (connection gen)
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
+	retryIn       time.Duration  // delay socketio scheduled before its next first attempt
 }
 
 // NewSocket returns a socket configured by opts. Unset shared options
@@ -256,6 +257,7 @@ func newSocket(cfg socketConfig) *Socket {
 		OnConnect:            s.onConnect,
 		OnDisconnect:         s.onDisconnect,
 		OnReconnectAttempt:   s.onReconnectAttempt,
+		OnReconnectScheduled: s.onReconnectScheduled,
 		OnReconnectFailed:    s.onReconnectFailed,
 		OnConnectError:       s.onConnectError,
 	})
@@ -510,11 +512,26 @@ func (s *Socket) onDisconnect(reason string, err error) {
 		cause = fmt.Errorf("messaging: connection lost: %s: %w", reason, err)
 	}
 	if s.cfg.reconnection && reason != ReasonServerDisconnect && reason != ReasonClientDisconnect {
-		s.setStateLocked(StateReconnecting, cause, reason, s.cfg.delay)
+		retryIn := s.retryIn
+		if retryIn == 0 {
+			retryIn = s.cfg.delay // not scheduled (cannot happen with socketio's order)
+		}
+		s.retryIn = 0
+		s.setStateLocked(StateReconnecting, cause, reason, retryIn)
 	} else {
 		s.setStateLocked(StateDisconnected, cause, reason, 0)
 	}
 	s.q.pushControl(item{kind: itemLost})
+}
+
+// onReconnectScheduled records the delay of the first attempt after a lost
+// connection; socketio reports it just before onDisconnect.
+func (s *Socket) onReconnectScheduled(n int, delay time.Duration) {
+	if n == 1 {
+		s.mu.Lock()
+		s.retryIn = delay
+		s.mu.Unlock()
+	}
 }
 
 func (s *Socket) onReconnectAttempt(n int) {

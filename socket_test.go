@@ -685,6 +685,29 @@ func TestSocketSlowHandlerDoesNotStopTheHeartbeat(t *testing.T) {
 	assert.Equal(t, int64(2), e.srv.Stats().Connections, "nobody reconnected")
 }
 
+func TestSocketRetryInIsTheDelayDrawn(t *testing.T) {
+	e := newEnv(t)
+	const delay = 400 * time.Millisecond
+	bob := e.socket(bobTok, messaging.WithReconnectionDelay(delay), messaging.WithReconnectionDelayMax(time.Second))
+	states, _ := collect(bob.OnStateChange)
+	attempts, _ := collect(bob.OnReconnecting)
+	require.NoError(t, bob.Connect(testCtx(t)))
+	recvWhere(t, states, func(c messaging.StateChange) bool { return c.Current == messaging.StateConnected })
+
+	e.srv.DropConnections()
+	sc := recvWhere(t, states, func(c messaging.StateChange) bool { return c.Current == messaging.StateReconnecting })
+	changed := time.Now()
+	assert.Equal(t, 1, recv(t, attempts))
+	waited := time.Since(changed)
+	// The drawn delay: the nominal one ±50 %, and not the nominal one
+	// itself (a deviation of 0 has a chance of about one in 10⁸).
+	assert.NotEqual(t, delay, sc.RetryIn)
+	assert.GreaterOrEqual(t, sc.RetryIn, delay/2)
+	assert.LessOrEqual(t, sc.RetryIn, delay*3/2)
+	// Both handlers run late; the attempt cannot come much earlier.
+	assert.Greater(t, waited, sc.RetryIn-100*time.Millisecond, "attempt after %v, RetryIn %v", waited, sc.RetryIn)
+}
+
 func TestSocketReconnectRejoinsRooms(t *testing.T) {
 	e := newEnv(t)
 	ctx := testCtx(t)
@@ -710,8 +733,11 @@ func TestSocketReconnectRejoinsRooms(t *testing.T) {
 	recv(t, connects)
 	recv(t, reconnects)
 	sc := recv(t, states)
+	// The delay socketio drew: the configured 20 ms ±50 % jitter.
+	assert.GreaterOrEqual(t, sc.RetryIn, 10*time.Millisecond)
+	assert.LessOrEqual(t, sc.RetryIn, 30*time.Millisecond)
 	assert.Equal(t, messaging.StateChange{Previous: messaging.StateConnected, Current: messaging.StateReconnecting,
-		Reason: messaging.ReasonTransportClose, Err: sc.Err, RetryIn: 20 * time.Millisecond}, sc)
+		Reason: messaging.ReasonTransportClose, Err: sc.Err, RetryIn: sc.RetryIn}, sc)
 	require.Error(t, sc.Err)
 	sc = recv(t, states)
 	assert.Equal(t, messaging.StateChange{Previous: messaging.StateReconnecting, Current: messaging.StateConnected}, sc)

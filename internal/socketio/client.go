@@ -92,6 +92,12 @@ type ClientOptions struct {
 	// OnReconnectAttempt is called before each reconnection attempt; n
 	// starts at 1.
 	OnReconnectAttempt func(n int)
+	// OnReconnectScheduled is called when reconnection attempt n is
+	// scheduled, with the delay before it (jitter included). After a lost
+	// connection it is called for attempt 1 just before OnDisconnect, so
+	// that the disconnection can be reported with the actual delay; for
+	// later attempts, before waiting.
+	OnReconnectScheduled func(n int, delay time.Duration)
 	// OnReconnect is called when attempt n opened a transport, before the
 	// namespace CONNECT reply (as the reference client does).
 	OnReconnect func(n int)
@@ -122,6 +128,9 @@ type run struct {
 	gid     uint64 // id of the manager goroutine, for inHook
 	prev    chan struct{}
 	done    chan struct{}
+	// The delay of attempt 1, scheduled when the connection was lost.
+	delay     time.Duration
+	scheduled bool
 }
 
 // Client is a Socket.IO client for one namespace, with acks and a reconnect
@@ -494,7 +503,11 @@ func (c *Client) manage(r *run) {
 				}
 				return
 			}
-			d := c.bo.Duration(attempt - 1)
+			d := r.delay
+			if !r.scheduled {
+				d = c.schedule(r, attempt)
+			}
+			r.scheduled = false
 			c.log.Debug("socketio: reconnecting", "attempt", attempt, "delay", d)
 			if backoff.Sleep(r.ctx, d) != nil {
 				return
@@ -517,6 +530,15 @@ func (c *Client) manage(r *run) {
 			return
 		}
 	}
+}
+
+// schedule picks the delay before reconnection attempt n and reports it.
+func (c *Client) schedule(r *run, n int) time.Duration {
+	d := c.bo.Duration(n - 1)
+	if f := c.opts.OnReconnectScheduled; f != nil {
+		c.hook(r, "OnReconnectScheduled", func() { f(n, d) })
+	}
+	return d
 }
 
 func callInt(f func(int), n int) {
@@ -740,18 +762,23 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 // lost handles the end of an established connection.
 func (c *Client) lost(r *run, reason string, err error) (outcome, error) {
 	derr := &DisconnectError{Reason: reason, Err: err}
+	reconnect := false
 	c.mu.Lock()
 	if c.cur == r && c.state == stateConnected {
 		c.conn = nil
 		c.failAcks(derr)
 		if c.opts.Reconnection {
 			c.setState(stateConnecting, nil)
+			reconnect = true
 		} else {
 			c.setState(stateStopped, derr)
 		}
 	}
 	c.mu.Unlock()
 	c.log.Debug("socketio: disconnected", "reason", reason, "err", err)
+	if reconnect {
+		r.delay, r.scheduled = c.schedule(r, 1), true
+	}
 	c.disconnected(r, reason, err)
 	return outLost, derr
 }

@@ -775,3 +775,46 @@ func TestGoCloseFailsPendingAcks(t *testing.T) {
 		t.Fatalf("pending ack after Close: %v", err)
 	}
 }
+
+func TestGoReconnectScheduledWithTheActualDelay(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	// r = 0.95: the deviation is floor(0.95·0.5·40 ms) = 19 ms, added (the
+	// parity of floor(9.5) is odd), for 59 ms instead of the nominal 40.
+	bo := backoff.Backoff{Min: 40 * time.Millisecond, Max: time.Second, Factor: 2, Jitter: 0.5, Rand: func() float64 { return 0.95 }}
+	var mu sync.Mutex
+	var events []string
+	record := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	attempted := make(chan struct{}, 4)
+	c := newTestClient(t, gs.URL, ClientOptions{
+		Reconnection: true,
+		Backoff:      bo,
+		OnReconnectScheduled: func(n int, d time.Duration) {
+			record(fmt.Sprintf("scheduled %d in %v", n, d))
+		},
+		OnDisconnect:       func(reason string, _ error) { record("disconnect") },
+		OnReconnectAttempt: func(n int) { record(fmt.Sprintf("attempt %d", n)); attempted <- struct{}{} },
+	})
+	if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	gs.next(t).DropConnection()
+	start := time.Now()
+	select {
+	case <-attempted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconnection attempt")
+	}
+	if waited := time.Since(start); waited < 59*time.Millisecond-5*time.Millisecond {
+		t.Errorf("attempt 1 came after %v, before the scheduled delay", waited)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"scheduled 1 in 59ms", "disconnect", "attempt 1"}
+	if fmt.Sprint(events) != fmt.Sprint(want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+}
