@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
+	"github.com/symbia-labs/messaging-go/internal/netfault"
 )
 
 // Errors of Emit and EmitWithAck tell a packet that never left from one the
@@ -106,65 +102,24 @@ func TestSentPacketsDoNotMatchNotSent(t *testing.T) {
 	}
 }
 
-// brokenConn is a client's network connection whose writes fail when
-// armed, while reads go on: the server vanished and the client's reader has
-// not noticed yet.
-type brokenConn struct {
-	net.Conn
-	half  bool        // a failing write takes half its bytes first
-	armed atomic.Bool // writes fail
-}
-
-func (c *brokenConn) Write(p []byte) (int, error) {
-	if !c.armed.Load() {
-		return c.Conn.Write(p)
-	}
-	n := 0
-	if c.half {
-		n, _ = c.Conn.Write(p[:len(p)/2])
-	}
-	return n, &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}
-}
-
-// brokenTransport dials brokenConns; arm breaks the latest one.
-type brokenTransport struct {
-	half bool
-	mu   sync.Mutex
-	last *brokenConn
-}
-
-func (b *brokenTransport) client(t *testing.T) *http.Client {
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		bc := &brokenConn{Conn: nc, half: b.half}
-		b.mu.Lock()
-		b.last = bc
-		b.mu.Unlock()
-		return bc, nil
-	}}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
-func (b *brokenTransport) arm() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.last.armed.Store(true)
-}
-
-func TestPacketNotWrittenIsSentOnTheNextConnection(t *testing.T) {
-	gs, _ := neverAckServer(t)
-	bt := &brokenTransport{}
-	c := newTestClient(t, gs.URL, ClientOptions{Reconnection: true, Backoff: fastBackoff, HTTPClient: bt.client(t)})
+// brokenClient is a client of gs whose connections can be broken (see
+// netfault), connected with reconnection on.
+func brokenClient(t *testing.T, gs *goServer) (*Client, *netfault.Dialer) {
+	t.Helper()
+	d := &netfault.Dialer{}
+	t.Cleanup(d.Close)
+	c := newTestClient(t, gs.URL, ClientOptions{Reconnection: true, Backoff: fastBackoff, HTTPClient: d.Client()})
 	if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	return c, d
+}
+
+func TestPacketNotWrittenIsSentOnTheNextConnection(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	c, d := brokenClient(t, gs)
 	first := gs.next(t)
-	bt.arm()
+	d.Last().Set(netfault.Refuse)
 	args, err := c.EmitWithAck(ctxT(t, 5*time.Second), "echo", "once")
 	if err != nil || len(args) != 1 || string(args[0]) != `"once"` {
 		t.Fatalf("EmitWithAck: %s, %v", args, err)
@@ -178,14 +133,10 @@ func TestPacketNotWrittenIsSentOnTheNextConnection(t *testing.T) {
 }
 
 func TestPacketPartlyWrittenMayHaveBeenSent(t *testing.T) {
-	gs, _ := neverAckServer(t)
-	bt := &brokenTransport{half: true}
-	c := newTestClient(t, gs.URL, ClientOptions{Reconnection: true, Backoff: fastBackoff, HTTPClient: bt.client(t)})
-	if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	gs := startGoServer(t, ServerOptions{})
+	c, d := brokenClient(t, gs)
 	gs.next(t)
-	bt.arm()
+	d.Last().Set(netfault.Half)
 	_, err := c.EmitWithAck(ctxT(t, 5*time.Second), "echo", "maybe")
 	if err == nil || errors.Is(err, ErrNotSent) || !errors.Is(err, engineio.ErrClosed) {
 		t.Fatalf("EmitWithAck: %v", err)
