@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/goid"
 )
 
 // The dispatcher: socketio's read goroutine decodes each server event and
@@ -193,7 +195,7 @@ func (q *eventQueue) close() {
 // dispatch is the dispatcher goroutine.
 func (s *Socket) dispatch() {
 	defer close(s.dispDone)
-	s.dispGID.Store(goroutineID())
+	s.dispGID.Store(goid.Get())
 	defer func() {
 		for _, c := range s.d.convs {
 			c.stopGapTimer()
@@ -476,11 +478,12 @@ type convState struct {
 	id string
 	// has says the cursor below is set: from the first message delivered,
 	// or from the newest message when the conversation was joined.
-	has     bool
-	lastAt  time.Time // newest created_at delivered
-	maxSeq  int64     // highest sequence seen (a hint only)
-	floor   time.Time // backfill never delivers messages created before it
-	floorID string    // nor this one (the anchor)
+	has      bool
+	lastAt   time.Time // newest created_at delivered
+	maxSeq   int64     // highest sequence seen (a hint only)
+	floor    time.Time // backfill never delivers messages created before it
+	floorSeq int64     // nor, in floor's millisecond, one of a lower sequence
+	floorID  string    // nor this one (the anchor)
 
 	seen  map[string]time.Time
 	order []string // seen ids, oldest first
@@ -547,12 +550,30 @@ func (c *convState) markSeen(m *Message) {
 	}
 }
 
+// belowFloor reports whether m is older than where the conversation's
+// history starts for this socket: created before the floor, the anchor
+// itself, or created in the floor's millisecond with a lower sequence.
+// Timestamps have millisecond precision, so messages sent back to back
+// share one; the sequence breaks that tie only when it differs (the
+// service may repeat sequence numbers, and an equal one is delivered).
+func (c *convState) belowFloor(m *Message) bool {
+	switch {
+	case m.ID == c.floorID:
+		return true
+	case m.CreatedAt.Before(c.floor):
+		return true
+	case m.CreatedAt.Equal(c.floor):
+		return c.floorSeq > 0 && m.Sequence < c.floorSeq
+	}
+	return false
+}
+
 func (c *convState) holding() bool { return c.pendingLost || c.inflight || c.gapWait }
 
 func (d *delivery) deliver(c *convState, m *Message) {
 	c.markSeen(m)
 	if !c.has {
-		c.has, c.floor = true, m.CreatedAt
+		c.has, c.floor, c.floorSeq = true, m.CreatedAt, m.Sequence
 	}
 	if m.CreatedAt.After(c.lastAt) {
 		c.lastAt = m.CreatedAt
@@ -720,7 +741,7 @@ func (d *delivery) anchor(id string, m *Message) {
 	}
 	c.has = true
 	if m != nil {
-		c.lastAt, c.maxSeq, c.floor, c.floorID = m.CreatedAt, m.Sequence, m.CreatedAt, m.ID
+		c.lastAt, c.maxSeq, c.floor, c.floorSeq, c.floorID = m.CreatedAt, m.Sequence, m.CreatedAt, m.Sequence, m.ID
 	}
 }
 
@@ -780,7 +801,7 @@ func (d *delivery) page(it item) {
 	for i := range page {
 		m := &page[i]
 		c.maxSeq = max(c.maxSeq, m.Sequence)
-		if m.IsControl() || m.DeletedAt != nil || m.CreatedAt.Before(c.floor) || m.ID == c.floorID || c.isSeen(m.ID) {
+		if m.IsControl() || m.DeletedAt != nil || c.belowFloor(m) || c.isSeen(m.ID) {
 			continue
 		}
 		d.deliver(c, m)

@@ -415,8 +415,10 @@ func WithReconnectionDelayMax(d time.Duration) SocketOption {
 // WithAckTimeout bounds how long one attempt of a call waits for the
 // server's acknowledgement (default 20 s), so that no call waits forever
 // even with a context that never ends. What happens when it passes depends
-// on the call: sends and edits are repeated with the same message id,
-// SendControl reports ErrDeliveryUnknown (see the methods).
+// on the call: sends and edits are repeated with the same message id;
+// SendControl, which the service would store twice, is repeated only if
+// its packet was never written, else it reports ErrDeliveryUnknown (see
+// the methods).
 func WithAckTimeout(d time.Duration) SocketOption {
 	return socketOption(func(c *socketConfig) error {
 		if d <= 0 {
