@@ -65,7 +65,7 @@ func BenchmarkDecodeSendAck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := body.message(EventMessageSend, body.Message); err != nil {
+		if _, err := body.message(EventMessageSend); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -121,6 +121,52 @@ func BenchmarkEncodeSendJSONOnly(b *testing.B) {
 	for b.Loop() {
 		if _, err := json.Marshal([]any{EventMessageSend, p}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeAckRefusal is a refused message:send ack: the typed pass
+// sees success false and the generic path reads the server's text.
+func BenchmarkDecodeAckRefusal(b *testing.B) {
+	b.ReportAllocs()
+	args := []json.RawMessage{json.RawMessage(`{"success":false,"error":"Not a participant"}`)}
+	for b.Loop() {
+		if _, err := decodeAck(EventMessageSend, args); err == nil {
+			b.Fatal("accepted a refusal")
+		}
+	}
+}
+
+// TestDecodeAckTypedMatchesGeneric checks that the typed pass of decodeAck
+// gives the rows the generic path gives.
+func TestDecodeAckTypedMatchesGeneric(t *testing.T) {
+	for _, ack := range []string{
+		`{"success":true,"message":` + benchRow + `}`,
+		`{"success":true,"control":` + benchRow + `,"message":null}`,
+		` {"error":"","success":true,"message":` + benchRow + `,"control":` + benchRow + `} `,
+	} {
+		args := []json.RawMessage{json.RawMessage(ack)}
+		typed, err := decodeAck(EventMessageSend, args)
+		if err != nil || typed.raw == nil {
+			t.Fatalf("%s: typed pass not taken (err %v)", ack, err)
+		}
+		generic, err := decodeAckGeneric(EventMessageSend, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, control := range []bool{false, true} {
+			m1, err1 := typed.row(EventMessageSend, control)
+			m2, err2 := generic.row(EventMessageSend, control)
+			if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) {
+				t.Fatalf("%s control=%v: errors %v vs %v", ack, control, err1, err2)
+			}
+			if m1 != nil {
+				j1, _ := json.Marshal(m1)
+				j2, _ := json.Marshal(m2)
+				if string(j1) != string(j2) {
+					t.Fatalf("%s control=%v: rows differ:\n%s\n%s", ack, control, j1, j2)
+				}
+			}
 		}
 	}
 }

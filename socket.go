@@ -870,7 +870,7 @@ func (s *Socket) SendMessage(ctx context.Context, params SendMessageParams) (*Me
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	m, err := body.message(EventMessageSend, body.Message)
+	m, err := body.message(EventMessageSend)
 	return m, s.fail(err)
 }
 
@@ -895,7 +895,7 @@ func (s *Socket) EditMessage(ctx context.Context, messageID, content string) (*M
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	m, err := body.message(EventMessageEdit, body.Message)
+	m, err := body.message(EventMessageEdit)
 	return m, s.fail(err)
 }
 
@@ -968,7 +968,7 @@ func (s *Socket) SendControl(ctx context.Context, conversationID string, params 
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	m, err := body.message(EventControlSend, body.Control)
+	m, err := body.control(EventControlSend)
 	return m, s.fail(err)
 }
 
@@ -1126,12 +1126,41 @@ func (s *Socket) AnnouncePresence(ctx context.Context, conversationID string) er
 type ackBody struct {
 	Message json.RawMessage
 	Control json.RawMessage
+
+	// msg and ctl are message and control as decoded by the typed pass of
+	// decodeAck (Message and Control are then empty); raw is the ack, for
+	// the generic path when a row is unusable (to report it exactly).
+	msg, ctl *Message
+	raw      json.RawMessage
 }
 
 // decodeAck reads an acknowledgement strictly: a refusal is an *AckError
 // with the server's text; anything malformed is an error matching
 // ErrMalformed.
+//
+// A successful ack is decoded in one typed pass (the rows straight into
+// Messages); anything else (a refusal, a row that is not a message row,
+// invalid JSON) goes through decodeAckGeneric, which defines every error.
+// The typed pass succeeds only on a JSON object with success true, where
+// the generic path succeeds too. (One difference, on input no JSON
+// encoder produces: a duplicated message or control key merges its rows
+// in the typed pass, where the generic one keeps the last.)
 func decodeAck(event string, args []json.RawMessage) (ackBody, error) {
+	if len(args) > 0 {
+		var t struct {
+			Success *bool    `json:"success"`
+			Message *Message `json:"message"`
+			Control *Message `json:"control"`
+		}
+		if json.Unmarshal(args[0], &t) == nil && t.Success != nil && *t.Success {
+			return ackBody{msg: t.Message, ctl: t.Control, raw: args[0]}, nil
+		}
+	}
+	return decodeAckGeneric(event, args)
+}
+
+// decodeAckGeneric is decodeAck without the typed pass.
+func decodeAckGeneric(event string, args []json.RawMessage) (ackBody, error) {
 	if len(args) == 0 {
 		return ackBody{}, malformed(event+" ack", errors.New("no arguments"))
 	}
@@ -1165,8 +1194,38 @@ func decodeAck(event string, args []json.RawMessage) (ackBody, error) {
 	return ackBody{Message: w.Message, Control: w.Control}, nil
 }
 
-// message decodes the message row of a successful acknowledgement.
-func (ackBody) message(event string, raw json.RawMessage) (*Message, error) {
+// message returns the message row of a successful acknowledgement.
+func (b ackBody) message(event string) (*Message, error) {
+	return b.row(event, false)
+}
+
+// control returns the control row of a successful acknowledgement.
+func (b ackBody) control(event string) (*Message, error) {
+	return b.row(event, true)
+}
+
+func (b ackBody) row(event string, control bool) (*Message, error) {
+	m, raw := b.msg, b.Message
+	if control {
+		m, raw = b.ctl, b.Control
+	}
+	if m != nil && m.ID != "" {
+		return m, nil
+	}
+	if b.raw != nil {
+		// Decoded by the typed pass, but not usable as is: decode it the
+		// generic way, which says exactly what is wrong with it.
+		g, err := decodeAckGeneric(event, []json.RawMessage{b.raw})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, err)
+		}
+		return g.row(event, control)
+	}
+	return decodeRow(event, raw)
+}
+
+// decodeRow decodes the message row of a successful acknowledgement.
+func decodeRow(event string, raw json.RawMessage) (*Message, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		err := malformed(event+" ack", fmt.Errorf("message is %s, want an object", orUndefined(raw)))
