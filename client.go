@@ -34,6 +34,7 @@ type Client struct {
 	backoff backoff.Backoff
 	sleep   func(context.Context, time.Duration) error // backoff.Sleep; tests replace it
 	now     func() time.Time
+	maxBody int64 // cap on a successful answer: maxResponseBody; tests lower it
 
 	mu     sync.RWMutex
 	token  string
@@ -81,6 +82,7 @@ func newClientFromConfig(cfg clientConfig) *Client {
 		backoff: cfg.retry.backoff(),
 		sleep:   backoff.Sleep,
 		now:     time.Now,
+		maxBody: maxResponseBody,
 		token:   cfg.common.token,
 		apiKey:  cfg.common.apiKey,
 	}
@@ -341,8 +343,9 @@ func ceilMillisecond(t time.Time) time.Time {
 // maxResponseBody caps how much of a successful answer is read: a server
 // (or anything posing as one) cannot make the client hold more. A history
 // page of 50 messages at the service's 12 MB body limit would not fit, but
-// no real page comes near it. A variable so that tests can lower it.
-var maxResponseBody int64 = 64 << 20
+// no real page comes near it. Each Client carries its own copy (maxBody),
+// which tests lower.
+const maxResponseBody int64 = 64 << 20
 
 // request describes one REST call.
 type request struct {
@@ -488,15 +491,15 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 		e.RetryAfter = ra
 		return attemptResult{err: e, retryable: retryableStatus(resp.StatusCode), retryAfter: ra, hasRetryAfter: ok}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		// The connection failed mid-answer: as retryable as a failed dial.
 		err = fmt.Errorf("messaging: %s %s: reading the answer: %w", r.method, r.path, err)
 		logAttempt(resp.StatusCode, err)
 		return attemptResult{err: err, retryable: true}
 	}
-	if int64(len(data)) > maxResponseBody {
-		err = fmt.Errorf("messaging: %s %s: the answer exceeds %d bytes (ask for smaller pages)", r.method, r.path, maxResponseBody)
+	if int64(len(data)) > c.maxBody {
+		err = fmt.Errorf("messaging: %s %s: the answer exceeds %d bytes (ask for smaller pages)", r.method, r.path, c.maxBody)
 		logAttempt(resp.StatusCode, err)
 		return attemptResult{err: err}
 	}

@@ -265,8 +265,6 @@ func TestDeliveryHoldsEditsBehindHeldMessages(t *testing.T) {
 }
 
 func TestClientCapsSuccessfulAnswers(t *testing.T) {
-	defer func(n int64) { maxResponseBody = n }(maxResponseBody)
-	maxResponseBody = 1 << 10
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page := make([]Message, 20)
 		for i := range page {
@@ -277,6 +275,8 @@ func TestClientCapsSuccessfulAnswers(t *testing.T) {
 	defer srv.Close()
 	c, err := NewClient(WithEndpoint(srv.URL), WithHTTPClient(srv.Client()))
 	require.NoError(t, err)
+	assert.Equal(t, maxResponseBody, c.maxBody, "the default cap")
+	c.maxBody = 1 << 10
 	_, err = c.GetMessages(t.Context(), unitConv, GetMessagesParams{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exceeds 1024 bytes")
