@@ -1257,10 +1257,9 @@ func malformed(what string, err error) error {
 
 // ---- goroutine identity, to let Close be called from a handler ----
 
-// goroutineID is goid.Get under the name dispatch.go uses.
-func goroutineID() uint64 { return goid.Get() }
-
+// inDispatcher reports whether the caller runs on the socket's dispatcher,
+// i.e. inside a handler.
 func (s *Socket) inDispatcher() bool {
 	g := s.dispGID.Load()
-	return g != 0 && g == goroutineID()
+	return g != 0 && g == goid.Get()
 }
