@@ -6,11 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/testnode"
 )
 
 // The Node referee: testdata/conformance/server.js runs the official
@@ -21,23 +22,7 @@ const conformanceDir = "../../testdata/conformance"
 
 func requireNode(t *testing.T) (nodePath string) {
 	t.Helper()
-	skip := func(why string) {
-		msg := why + "; install the referee with: npm ci --prefix testdata/conformance"
-		if os.Getenv("MESSAGING_CONFORMANCE") == "required" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node not found in PATH")
-	}
-	for _, m := range []string{"socket.io", "socket.io-client"} {
-		if _, err := os.Stat(filepath.Join(conformanceDir, "node_modules", m, "package.json")); err != nil {
-			skip("node module " + m + " missing")
-		}
-	}
-	return node
+	return testnode.Require(t, conformanceDir)
 }
 
 // nodeServer is one running server.js.

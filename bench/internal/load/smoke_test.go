@@ -17,6 +17,8 @@ import (
 	"github.com/symbia-labs/messaging-go/bench/internal/load"
 	"github.com/symbia-labs/messaging-go/bench/internal/report"
 	"github.com/symbia-labs/messaging-go/bench/internal/sdk"
+
+	"github.com/symbia-labs/messaging-go/internal/testnode"
 )
 
 // A smoke test of the benchmark harness, a few hundred messages: the bench
@@ -29,23 +31,7 @@ const root = "../../.."
 
 func requireNode(t *testing.T) string {
 	t.Helper()
-	skip := func(why string) {
-		msg := why + "; install with: npm ci --prefix testdata/conformance"
-		if os.Getenv("MESSAGING_CONFORMANCE") == "required" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node not found in PATH")
-	}
-	for _, m := range []string{"socket.io", "socket.io-client"} {
-		if _, err := os.Stat(filepath.Join(root, "testdata/conformance/node_modules", m, "package.json")); err != nil {
-			skip("node module " + m + " missing")
-		}
-	}
-	return node
+	return testnode.Require(t, filepath.Join(root, "testdata/conformance"))
 }
 
 // startServer runs bench/server.js and returns its URL.
