@@ -85,6 +85,21 @@ func BenchmarkDecodeMessageJSONOnly(b *testing.B) {
 	}
 }
 
+// BenchmarkMessageUnmarshalJSON is Message's own decoder alone, on the same
+// row: what BenchmarkDecodeMessageJSONOnly costs without encoding/json's
+// validation pass and reflection in front of it.
+func BenchmarkMessageUnmarshalJSON(b *testing.B) {
+	b.ReportAllocs()
+	row := []byte(benchRow)
+	b.SetBytes(int64(len(row)))
+	for b.Loop() {
+		var m Message
+		if err := m.UnmarshalJSON(row); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkEncodeSendMessage is what Socket.SendMessage does before the
 // network: check the params, make the message id, encode the event with
 // its ack id.
