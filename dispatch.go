@@ -341,7 +341,7 @@ func decodeEvent(event string, args []json.RawMessage) (item, bool) {
 	switch event {
 	case EventMessageNew, EventMessageUpdated:
 		var m Message
-		if err = decodeObject(raw, &m); err == nil {
+		if err = decodeMessage(raw, &m); err == nil {
 			if m.ID != "" && m.ConversationID != "" {
 				return ok(&m)
 			}
@@ -418,10 +418,27 @@ func decodeControl(event string, raw json.RawMessage) (ControlEvent, bool, error
 }
 
 func decodeObject(raw json.RawMessage, v any) error {
+	if err := wantObject(raw); err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// decodeMessage is decodeObject for a message row, calling Message's
+// UnmarshalJSON directly: json.Unmarshal would validate the whole row
+// first, and Message reads it strictly itself.
+func decodeMessage(raw json.RawMessage, m *Message) error {
+	if err := wantObject(raw); err != nil {
+		return err
+	}
+	return m.UnmarshalJSON(raw)
+}
+
+func wantObject(raw json.RawMessage) error {
 	if len(raw) == 0 || raw[0] != '{' {
 		return errors.New("payload is " + orUndefined(raw) + ", want an object")
 	}
-	return json.Unmarshal(raw, v)
+	return nil
 }
 
 // ---- delivery of messages: identity, order, backfill ----

@@ -110,6 +110,19 @@ func checkMessageDecoding(t *testing.T, in []byte, preset uint8) {
 	if !reflect.DeepEqual(viaJSON, want) {
 		t.Fatalf("json.Unmarshal(%q):\n got %#v\nwant %#v", in, viaJSON, want)
 	}
+	// The dispatcher's decoding of message:new, against decodeObject's
+	// (which message:new used before).
+	if preset%2 == 0 {
+		var ev, obj Message
+		evErr := decodeMessage(in, &ev)
+		objErr := wantObject(in)
+		if objErr == nil {
+			objErr = decodePlain(in, &obj)
+		}
+		if (evErr == nil) != (objErr == nil) || evErr != nil && evErr.Error() != objErr.Error() || !reflect.DeepEqual(ev, obj) {
+			t.Fatalf("decodeMessage(%q) = %v, %#v\ndecodeObject: %v, %#v", in, evErr, ev, objErr, obj)
+		}
+	}
 }
 
 // TestMessageFastPath pins which inputs the fast path reads itself, so that

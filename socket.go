@@ -1138,22 +1138,18 @@ type ackBody struct {
 // with the server's text; anything malformed is an error matching
 // ErrMalformed.
 //
-// A successful ack is decoded in one typed pass (the rows straight into
-// Messages); anything else (a refusal, a row that is not a message row,
-// invalid JSON) goes through decodeAckGeneric, which defines every error.
-// The typed pass succeeds only on a JSON object with success true, where
-// the generic path succeeds too. (One difference, on input no JSON
-// encoder produces: a duplicated message or control key merges its rows
-// in the typed pass, where the generic one keeps the last.)
+// A successful ack is decoded in one typed pass (readSuccessAck: the
+// envelope read by hand, the rows straight into Messages by Message's fast
+// path, without encoding/json's validation pass and reflection); anything
+// else (a refusal, a row the fast path declines, a key encoding/json could
+// read differently, invalid JSON) goes through decodeAckGeneric, which
+// defines every error. The typed pass succeeds only on a JSON object with
+// success true, where the generic path succeeds too, with the same rows
+// (FuzzDecodeAck).
 func decodeAck(event string, args []json.RawMessage) (ackBody, error) {
 	if len(args) > 0 {
-		var t struct {
-			Success *bool    `json:"success"`
-			Message *Message `json:"message"`
-			Control *Message `json:"control"`
-		}
-		if json.Unmarshal(args[0], &t) == nil && t.Success != nil && *t.Success {
-			return ackBody{msg: t.Message, ctl: t.Control, raw: args[0]}, nil
+		if body, ok := readSuccessAck(args[0]); ok {
+			return body, nil
 		}
 	}
 	return decodeAckGeneric(event, args)
@@ -1232,7 +1228,7 @@ func decodeRow(event string, raw json.RawMessage) (*Message, error) {
 		return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, err)
 	}
 	var m Message
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := m.UnmarshalJSON(raw); err != nil { // what json.Unmarshal calls, less its validation pass
 		return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, malformed(event+" ack", err))
 	}
 	if m.ID == "" {
