@@ -15,7 +15,9 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -289,14 +291,43 @@ func Int64(b []byte, i int) (v int64, end int, ok bool) {
 	return v, i, true
 }
 
-// strPlain marks the bytes a string may contain as they are: not a quote, a
-// backslash, a control character or a non-ASCII byte.
+// strPlain marks the bytes a string may contain as they are: all but a
+// quote, a backslash and the control characters.
 var strPlain = func() (t [256]bool) {
-	for c := ' '; c < utf8.RuneSelf; c++ {
+	for c := ' '; c < 256; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
 }()
+
+const (
+	lsb = 0x0101010101010101 // the lowest bit of each byte of a word
+	msb = 0x8080808080808080 // the highest
+)
+
+// plainRun returns the position of the first byte at or after i that a
+// string cannot contain as it is (a quote, a backslash, a control
+// character), or len(b); and, in its high bit, whether a byte before it
+// (or a few after it) is not ASCII. It reads eight bytes at a time.
+func plainRun(b []byte, i int) (int, uint64) {
+	var high uint64
+	for len(b)-i >= 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		high |= w
+		// Each term flags, in its high bit, a byte of w that is zero
+		// after the xor (or below 0x20). A borrow can flag bytes above a
+		// flagged one, never below: the lowest flag is exact.
+		q, bs := w^(lsb*'"'), w^(lsb*'\\')
+		if s := ((q-lsb)&^q | (bs-lsb)&^bs | (w-lsb*' ')&^w) & msb; s != 0 {
+			return i + bits.TrailingZeros64(s)/8, high & msb
+		}
+		i += 8
+	}
+	for ; i < len(b) && strPlain[b[i]]; i++ {
+		high |= uint64(b[i])
+	}
+	return i, high & msb
+}
 
 // ScanString validates the string literal at b[i] (b[i] must be '"') and
 // returns the position just past its closing quote. verbatim reports that
@@ -305,17 +336,18 @@ var strPlain = func() (t [256]bool) {
 func ScanString(b []byte, i int) (end int, verbatim, ok bool) {
 	start := i + 1
 	i = start
-	escaped, ascii := false, true
+	escaped := false
+	var high uint64
 	for {
-		for i < len(b) && strPlain[b[i]] {
-			i++
-		}
+		var h uint64
+		i, h = plainRun(b, i)
+		high |= h
 		if i >= len(b) {
 			return i, false, false
 		}
 		switch c := b[i]; {
 		case c == '"':
-			verbatim = !escaped && (ascii || utf8.Valid(b[start:i]))
+			verbatim = !escaped && (high == 0 || utf8.Valid(b[start:i]))
 			return i + 1, verbatim, true
 		case c == '\\':
 			escaped = true
@@ -333,11 +365,8 @@ func ScanString(b []byte, i int) (end int, verbatim, ok bool) {
 			default:
 				return i, false, false
 			}
-		case c < ' ':
+		default: // a control character
 			return i, false, false
-		default: // non-ASCII: any byte is valid JSON, UTF-8 or not
-			ascii = false
-			i++
 		}
 	}
 }

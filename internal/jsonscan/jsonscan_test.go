@@ -156,6 +156,36 @@ func TestScanStringVerbatim(t *testing.T) {
 	}
 }
 
+// TestScanStringEveryPosition puts each kind of byte the word-at-a-time
+// scan must stop at (or must not) at every position of the first words,
+// beside bytes that could fool it (0x20, 0x7f, 0x80, 0xff, and bytes one
+// off from the quote and the backslash).
+func TestScanStringEveryPosition(t *testing.T) {
+	for _, special := range []string{`"`, `\`, `\n`, `\u00e9`, "\x00", "\x1f", "\x0a", "\x80", "\xff", "\xc3\xa9", " ", "\x7f", "!", "#", "[", "]"} {
+		for _, filler := range []byte{'a', ' ', 0x7f, 0x21, 0x23, 0x5b, 0x5d, 0xc3} {
+			for pos := 0; pos < 20; pos++ {
+				body := append(bytes.Repeat([]byte{filler}, pos), special...)
+				body = append(body, bytes.Repeat([]byte{filler}, 20-pos)...)
+				lit := append(append([]byte(`"`), body...), '"')
+				end, _, ok := ScanString(lit, 0)
+				if whole := ok && end == len(lit); whole != json.Valid(lit) {
+					t.Fatalf("ScanString(%q) = %d, %v; json.Valid says %v", lit, end, ok, json.Valid(lit))
+				}
+				if !ok {
+					continue
+				}
+				var want string
+				if err := json.Unmarshal(lit[:end], &want); err != nil {
+					t.Fatal(err)
+				}
+				if got, _, _ := String(lit, 0); got != want {
+					t.Fatalf("String(%q) = %q, want %q", lit, got, want)
+				}
+			}
+		}
+	}
+}
+
 func FuzzString(f *testing.F) {
 	for _, c := range unquoteCases {
 		f.Add(c.lit[1 : len(c.lit)-1])
@@ -284,4 +314,29 @@ func FuzzInt64(f *testing.F) {
 			t.Fatalf("Int64(%q) refused (end %d) what json.Unmarshal reads as %d", in, end, want)
 		}
 	})
+}
+
+// benchRow is a message row as the service sends it (OBSERVED.md).
+const benchRow = `{"id":"ab3bdbd3-362c-4a18-afde-5430a68075d4","conversation_id":"e0eed82d-ec4f-4818-9be1-9f1402a7f089","sender_id":"11111111-1111-4111-8111-111111111111","sender_type":"user","content":"Hello from the benchmark: a chat message of ordinary length, about one hundred bytes.","content_type":"text","reply_to":null,"org_id":null,"run_id":null,"trace_id":null,"sequence":1,"priority":"normal","interruptible":true,"preempted_by":null,"metadata":{},"created_at":"2026-11-21T22:29:04.545Z","updated_at":null,"deleted_at":null}`
+
+// BenchmarkValid and BenchmarkValidEncodingJSON: validating a message row,
+// here and with json.Valid.
+func BenchmarkValid(b *testing.B) {
+	row := []byte(benchRow)
+	b.SetBytes(int64(len(row)))
+	for b.Loop() {
+		if !Valid(row) {
+			b.Fatal("invalid")
+		}
+	}
+}
+
+func BenchmarkValidEncodingJSON(b *testing.B) {
+	row := []byte(benchRow)
+	b.SetBytes(int64(len(row)))
+	for b.Loop() {
+		if !json.Valid(row) {
+			b.Fatal("invalid")
+		}
+	}
 }
