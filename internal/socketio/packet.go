@@ -28,6 +28,7 @@ import (
 	"strconv"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
+	"github.com/symbia-labs/messaging-go/internal/jsonscan"
 )
 
 // PacketType is the Socket.IO packet type.
@@ -105,7 +106,6 @@ type Packet struct {
 	args  []json.RawMessage // cached split of Data for events and acks
 	name  string            // cached event name, valid when named
 	named bool
-	valid bool // Data is known to be valid JSON
 }
 
 // NewID returns a pointer to id, for Packet.ID.
@@ -170,93 +170,22 @@ func (p *Packet) Args() ([]json.RawMessage, error) {
 	if p.args != nil {
 		return p.args, nil
 	}
-	if !p.valid && !json.Valid(p.Data) {
-		return nil, parseErr("payload is not an array")
-	}
 	arr, ok := splitArray(p.Data)
 	if !ok {
 		return nil, parseErr("payload is not an array")
 	}
-	p.valid = true
 	p.args = arr
 	return arr, nil
 }
 
-// splitArray returns the elements of a JSON array, which must be valid
-// JSON, as subslices of it: one scan, no copies (json.Unmarshal into
-// []json.RawMessage validates again and copies every element).
+// splitArray validates b, which must be a JSON array, and returns its
+// elements as subslices of it, in one pass and without copies (json.Valid
+// then json.Unmarshal into []json.RawMessage would read it twice and copy
+// every element). It is false when b is not valid JSON or not an array.
 func splitArray(b []byte) ([]json.RawMessage, bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return nil, false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return []json.RawMessage{}, true
-	}
-	out := make([]json.RawMessage, 0, 4) // an event has a name and few arguments
-	start, depth := i, 0
-	for j := i; j < len(b); j++ {
-		switch c := b[j]; c {
-		case '"':
-			// Skip the string: find its closing quote, one not escaped by
-			// an odd run of backslashes.
-			q := j + 1
-			for {
-				k := bytes.IndexByte(b[q:], '"')
-				if k < 0 {
-					return nil, false
-				}
-				q += k
-				bs := 0
-				for p := q - 1; p > j && b[p] == '\\'; p-- {
-					bs++
-				}
-				if bs%2 == 0 {
-					break
-				}
-				q++
-			}
-			j = q
-		case '[', '{':
-			depth++
-		case '}':
-			depth--
-		case ']', ',':
-			if depth > 0 {
-				if c == ']' {
-					depth--
-				}
-				continue
-			}
-			out = append(out, trimSpace(b[start:j]))
-			if c == ']' {
-				return out, true
-			}
-			start = j + 1
-		}
-	}
-	return nil, false
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-func trimSpace(b []byte) json.RawMessage {
-	i, j := 0, len(b)
-	for i < j && isSpace(b[i]) {
-		i++
-	}
-	for j > i && isSpace(b[j-1]) {
-		j--
-	}
-	return json.RawMessage(b[i:j:j])
+	// An event has a name and few arguments; non-nil even when empty, as
+	// p.args caches the split.
+	return jsonscan.SplitArray(make([]json.RawMessage, 0, 4), b)
 }
 
 // Event returns the event name and arguments of an EVENT or BINARY_EVENT.
@@ -419,14 +348,21 @@ func parseText(b []byte, maxAttachments int, copyData bool) (*Packet, int, error
 	}
 	if i < len(b) {
 		data := b[i:]
-		if !json.Valid(data) {
-			return nil, 0, parseErr("invalid payload")
-		}
 		if copyData {
 			data = bytes.Clone(data)
 		}
 		p.Data = data[:len(data):len(data)]
-		p.valid = true
+		// Validate the payload; an array (events, acks) is split in the
+		// same pass, for Args.
+		if firstByte(data) == '[' {
+			args, ok := splitArray(p.Data)
+			if !ok {
+				return nil, 0, parseErr("invalid payload")
+			}
+			p.args = args
+		} else if !jsonscan.Valid(data) {
+			return nil, 0, parseErr("invalid payload")
+		}
 	}
 	if err := validate(p); err != nil {
 		return nil, 0, err
