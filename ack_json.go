@@ -26,7 +26,7 @@ func readSuccessAck(raw json.RawMessage) (ackBody, bool) {
 			if lower, ok := lowerASCII(key); !ok || ackField(lower) >= 0 {
 				return i, false // encoding/json would match it to a field
 			}
-			return jsonscan.Skip(b, i)
+			return jsonscan.Skip(b, i, 1)
 		}
 		if seen[f] {
 			return i, false
@@ -46,7 +46,7 @@ func readSuccessAck(raw json.RawMessage) (ackBody, bool) {
 		} else {
 			body.ctl = m
 		}
-		return m.readRow(b, i)
+		return m.readRow(b, i, 1)
 	})
 	if !ok || !seen[ackSuccess] || jsonscan.SkipSpace(b, end) != len(b) {
 		return ackBody{}, false

@@ -3,6 +3,7 @@ package messaging
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -98,5 +99,20 @@ func TestReadSuccessAck(t *testing.T) {
 	body, ok := readSuccessAck(json.RawMessage(ackSeeds[2]))
 	if !ok || body.msg != nil || body.ctl == nil || body.ctl.ID != "b4705320-21b4-43b9-b4eb-8cece048fad4" || !body.ctl.IsControl() {
 		t.Errorf("control ack: %v %+v", ok, body)
+	}
+}
+
+// TestDecodeAckDepth: the rows of an ack sit two levels down, which
+// encoding/json's nesting limit counts.
+func TestDecodeAckDepth(t *testing.T) {
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, n := range []int{9997, 9998, 9999} {
+		for _, in := range []string{
+			`{"success":true,"message":{"id":"x","extra":` + nested(n) + `}}`,
+			`{"success":true,"message":{"id":"x","metadata":{"a":` + nested(n-1) + `}}}`,
+			`{"success":true,"extra":` + nested(n+1) + `,"message":{"id":"x"}}`,
+		} {
+			checkAckDecoding(t, []byte(in))
+		}
 	}
 }

@@ -22,12 +22,15 @@ import (
 // messageAlias is Message without its UnmarshalJSON method.
 type messageAlias Message
 
-// UnmarshalJSON decodes a message row exactly as encoding/json decodes it
-// into a Message without this method, only faster.
+// UnmarshalJSON decodes a message row exactly as encoding/json would
+// decode it into a Message without this method: the same Message (also
+// when decoding fails part way) and the same error. A plain row into a
+// zero Message is read directly, without reflection; anything else is
+// handed to encoding/json.
 func (m *Message) UnmarshalJSON(b []byte) error {
 	if m.isZero() {
 		var x Message
-		if end, ok := x.readRow(b, jsonscan.SkipSpace(b, 0)); ok && jsonscan.SkipSpace(b, end) == len(b) {
+		if end, ok := x.readRow(b, jsonscan.SkipSpace(b, 0), 0); ok && jsonscan.SkipSpace(b, end) == len(b) {
 			*m = x
 			return nil
 		}
@@ -124,8 +127,9 @@ func rowField(key []byte) int {
 
 // readRow decodes the object at b[i] into m, which must be zero, and
 // returns the position just past it. It is false when the input is not the
-// plain case (m is then unusable).
-func (m *Message) readRow(b []byte, i int) (int, bool) {
+// plain case (m is then unusable). depth is the number of arrays and
+// objects around the row, for encoding/json's nesting limit.
+func (m *Message) readRow(b []byte, i, depth int) (int, bool) {
 	if i >= len(b) || b[i] != '{' {
 		return i, false
 	}
@@ -137,12 +141,15 @@ func (m *Message) readRow(b []byte, i int) (int, bool) {
 			if !ok || rowField(lower) >= 0 {
 				return i, false // encoding/json would match it to a field
 			}
-			return jsonscan.Skip(b, i)
+			return jsonscan.Skip(b, i, depth+1)
 		}
 		if seen&(1<<f) != 0 {
 			return i, false // a duplicate: encoding/json merges, the last wins
 		}
 		seen |= 1 << f
+		if f == rowMetadata {
+			return m.readMetadata(b, i, depth+1)
+		}
 		return m.readField(f, b, i)
 	})
 }
@@ -256,8 +263,6 @@ func (m *Message) readField(f int, b []byte, i int) (int, bool) {
 			return readNull(b, i)
 		}
 		return i, false
-	case rowMetadata:
-		return m.readMetadata(b, i)
 	case rowCreatedAt:
 		return readTime(b, i, &m.CreatedAt)
 	case rowUpdatedAt:
@@ -362,17 +367,18 @@ func readTimePtr(b []byte, i int, dst **time.Time) (int, bool) {
 	return i, false
 }
 
-// readMetadata reads the metadata object: {} is the empty map
-// encoding/json makes, null sets nil, and any other object is decoded by
-// encoding/json into the map.
-func (m *Message) readMetadata(b []byte, i int) (int, bool) {
+// readMetadata reads the metadata object, inside depth arrays and
+// objects: {} is the empty map encoding/json makes, null sets nil, and any
+// other object is decoded by encoding/json into the map (once validated
+// here, where the nesting around it counts).
+func (m *Message) readMetadata(b []byte, i, depth int) (int, bool) {
 	switch b[i] {
 	case '{':
 		if j := jsonscan.SkipSpace(b, i+1); j < len(b) && b[j] == '}' {
 			m.Metadata = map[string]any{}
 			return j + 1, true
 		}
-		end, ok := jsonscan.Skip(b, i)
+		end, ok := jsonscan.Skip(b, i, depth)
 		if !ok {
 			return end, false
 		}

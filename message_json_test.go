@@ -132,7 +132,7 @@ func TestMessageFastPath(t *testing.T) {
 	fast := []string{benchRow, observedMessage, observedControl, rowSeeds[3], rowSeeds[4], rowSeeds[5], rowSeeds[6], rowSeeds[7], `{}`, rowSeeds[10], rowSeeds[11]}
 	for _, in := range fast {
 		var m Message
-		if end, ok := m.readRow([]byte(in), 0); !ok && !strings.HasPrefix(in, " ") {
+		if end, ok := m.readRow([]byte(in), 0, 0); !ok && !strings.HasPrefix(in, " ") {
 			t.Errorf("the fast path declines %q (at %d)", in, end)
 		}
 	}
@@ -141,7 +141,7 @@ func TestMessageFastPath(t *testing.T) {
 		`{"sequence":"1"}`, `{"metadata":[]}`, `{"created_at":"yesterday"}`, `{"id":"x",}`, `{"unknown":tru}`,
 	} {
 		var m Message
-		if _, ok := m.readRow([]byte(in), 0); ok {
+		if _, ok := m.readRow([]byte(in), 0, 0); ok {
 			t.Errorf("the fast path reads %q, which encoding/json must decide", in)
 		}
 	}
@@ -262,5 +262,29 @@ func TestMessageMarshalUnchanged(t *testing.T) {
 		if string(again) != string(got) {
 			t.Fatalf("round trip:\n%s\n%s", got, again)
 		}
+	}
+}
+
+// TestMessageUnmarshalDepth: encoding/json refuses input nested deeper
+// than 10,000 arrays and objects, counting from the top: a value the fast
+// path skips, or metadata it hands to encoding/json on its own, must be
+// counted from the row's top too.
+func TestMessageUnmarshalDepth(t *testing.T) {
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, n := range []int{9998, 9999, 10000} {
+		for _, in := range []string{
+			`{"id":"x","extra":` + nested(n) + `}`,
+			`{"id":"x","metadata":{"a":` + nested(n) + `}}`,
+			`{"id":"x","metadata":{"a":` + nested(n-1) + `}}`,
+		} {
+			checkMessageDecoding(t, []byte(in), 0)
+		}
+	}
+	var m Message
+	if err := m.UnmarshalJSON([]byte(`{"id":"x","extra":` + nested(10000) + `}`)); err == nil {
+		t.Error("10,001 levels accepted")
+	}
+	if err := m.UnmarshalJSON([]byte(`{"id":"x","extra":` + nested(9999) + `}`)); err != nil || m.ID != "x" {
+		t.Errorf("10,000 levels: %v", err)
 	}
 }

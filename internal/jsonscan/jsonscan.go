@@ -1,13 +1,15 @@
-// Package jsonscan reads JSON text strictly and without allocating, for the
-// hot decoding paths where encoding/json's reflection and its validation of
-// the whole input before decoding dominate the cost.
+// Package jsonscan reads JSON text strictly, allocating nothing but the
+// strings it returns, for the hot decoding paths where encoding/json's
+// reflection and its validation of the whole input before decoding dominate
+// the cost.
 //
 // It validates and skips values, splits arrays in place, reads integer
 // literals, and reads strings with exactly the unquoting of encoding/json
 // (escapes, surrogate pairs, and U+FFFD for lone surrogates and invalid
-// UTF-8). Every function agrees with encoding/json on every input: Valid with
-// json.Valid (including its nesting limit), Unquote with json.Unmarshal into
-// a string. The package's fuzz tests check both.
+// UTF-8). Every function agrees with encoding/json on every input: Valid,
+// Skip and SplitArray with json.Valid (its nesting limit included), String
+// and AppendUnquote with json.Unmarshal into a string, Int64 with
+// json.Unmarshal into an int64. The package's fuzz tests check this.
 //
 // Positions are byte offsets into the input. A function that reads a value
 // at position i expects b[i] to be the value's first byte (no whitespace)
@@ -46,10 +48,11 @@ func SkipSpace(b []byte, i int) int {
 func isSpace(c byte) bool { return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r') }
 
 // Skip validates the value at b[i] and returns the position just past it;
-// ok is false when there is no valid value there. Nested containers count
-// towards MaxDepth from the value itself.
-func Skip(b []byte, i int) (end int, ok bool) {
-	return skipValue(b, i, MaxDepth)
+// ok is false when there is no valid value there. depth is the number of
+// arrays and objects around the value (0 for a whole document), which count
+// towards MaxDepth as in encoding/json.
+func Skip(b []byte, i, depth int) (end int, ok bool) {
+	return skipValue(b, i, MaxDepth-depth)
 }
 
 // SplitArray validates b, which must be one JSON array optionally
@@ -68,7 +71,7 @@ func SplitArray(dst []json.RawMessage, b []byte) ([]json.RawMessage, bool) {
 		return dst, SkipSpace(b, i+1) == len(b)
 	}
 	for {
-		end, ok := skipValue(b, i, MaxDepth-1) // the array is one level
+		end, ok := Skip(b, i, 1)
 		if !ok {
 			return dst, false
 		}
