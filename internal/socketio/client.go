@@ -30,8 +30,10 @@ const DefaultConnectTimeout = 20 * time.Second
 //
 // Every On* hook is called from the client's read goroutine, one at a time,
 // in the order the underlying events happened. A hook MUST NOT block: the
-// read goroutine also delivers acks and notices disconnections, so the upper
-// layer should hand the work to a queue of its own. From a hook, Emit works
+// read goroutine also reads the network, delivers acks, answers the
+// server's pings and notices disconnections (a hook blocked for longer than
+// the server's pingTimeout gets the connection dropped), so the upper layer
+// should hand the work to a queue of its own. From a hook, Emit works
 // while connected, Close and Connect return without waiting, and calls that
 // would have to wait for the read goroutine itself (EmitWithAck, Emit while
 // disconnected) return ErrWouldDeadlock. A panicking hook is recovered and
@@ -137,9 +139,11 @@ type run struct {
 // manager. All methods are safe for concurrent use.
 //
 // Goroutines: while connecting or connected, one manager goroutine dials,
-// reads and decodes packets, delivers acks to their waiting callers and runs
-// the hooks; the transport adds a reader and a writer goroutine. Close ends
-// all of them.
+// reads frames from the network itself (the transport runs no reader of
+// its own), answers pings, decodes packets, delivers acks to their waiting
+// callers and runs the hooks. Packets are written by their senders; a pong,
+// an ack answering the server or a DISCONNECT is written on a short-lived
+// goroutine when no send is in progress. Close ends all of them.
 type Client struct {
 	url  string
 	opts ClientOptions
@@ -595,6 +599,10 @@ func (c *Client) dialOptions(ctx context.Context) (engineio.DialOptions, error) 
 		HTTPClient: c.opts.HTTPClient,
 		TLSConfig:  c.opts.TLSConfig,
 		MaxPayload: c.opts.MaxPayload,
+		// The manager reads the transport itself: one goroutine per
+		// connection, and an ack goes from the network to its waiting
+		// caller without a hand-off.
+		DirectRead: true,
 	}, nil
 }
 
@@ -642,6 +650,28 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 		return failed(err)
 	}
 	defer conn.Close()
+	// The manager reads the transport directly, so nothing but the end of
+	// the transport interrupts its read: when the run ends (Close, or
+	// Connect's ctx), close the transport, gracefully, telling the server
+	// first if the namespace is connected on it. The manager then sees the
+	// read fail with r.ctx ended, and waits here for the closer before the
+	// session returns.
+	closerDone := make(chan struct{})
+	stopCloser := context.AfterFunc(r.ctx, func() {
+		defer close(closerDone)
+		c.mu.Lock()
+		joined := c.conn == conn
+		c.mu.Unlock()
+		if joined {
+			c.queueDisconnect(conn)
+		}
+		_ = conn.Close()
+	})
+	defer func() {
+		if !stopCloser() {
+			<-closerDone
+		}
+	}()
 	if attempt > 0 {
 		c.hook(r, "OnReconnect", func() { callInt(c.opts.OnReconnect, attempt) })
 	}
@@ -656,7 +686,11 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 	dec := Decoder{MaxAttachments: c.opts.MaxAttachments}
 	connected := false
 	var early []*Packet
-	readCtx := dctx
+	// Until the CONNECT reply, reads are bounded by the attempt's timeout
+	// (a direct read whose ctx ends drops the transport, which fails the
+	// attempt anyway). Then by nothing: a ctx that can end costs a
+	// registration per read, and the closer above ends them when needed.
+	readCtx := context.Context(dctx)
 	for {
 		m, err := conn.Read(readCtx)
 		if err != nil {
@@ -716,7 +750,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			c.setState(stateConnected, nil)
 			c.mu.Unlock()
 			connected = true
-			readCtx = r.ctx
+			readCtx = context.Background()
 			c.log.Debug("socketio: connected", "sid", reply.SID)
 			for _, e := range early {
 				c.dispatch(r, conn, e)
@@ -794,15 +828,20 @@ func (c *Client) disconnected(r *run, reason string, err error) {
 // closeConnected ends an established connection after Close: tells the
 // server, fails pending acks and reports "io client disconnect".
 func (c *Client) closeConnected(r *run, conn *engineio.Conn) {
-	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
-		_ = conn.Queue(p...)
-	}
+	c.queueDisconnect(conn) // unless the closer has already closed conn
 	_ = conn.Close()
 	c.mu.Lock()
 	c.conn = nil
 	c.failAcks(&DisconnectError{Reason: ReasonClientDisconnect, Err: ErrClosed})
 	c.mu.Unlock()
 	c.disconnected(r, ReasonClientDisconnect, nil)
+}
+
+// queueDisconnect queues a DISCONNECT packet for the namespace on conn.
+func (c *Client) queueDisconnect(conn *engineio.Conn) {
+	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
+		_ = conn.Queue(p...)
+	}
 }
 
 func (c *Client) dispatch(r *run, conn *engineio.Conn, p *Packet) {
