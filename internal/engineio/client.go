@@ -279,7 +279,16 @@ func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx)
 // and also ErrNotSent when no byte of them left (see ErrNotSent); a failed
 // write ends the connection. A message larger than the server's maxPayload
 // is refused with ErrPayloadTooLarge.
-func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, msgs) }
+func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, nil, msgs) }
+
+// SendUntil is Send bounded by expire as well as by ctx: a value received
+// from expire (typically a timer's channel) acts as ctx reaching a deadline
+// would, and the error then matches context.DeadlineExceeded in place of
+// ctx's error. It spares the caller a context per call when a timeout is
+// all it adds. A nil expire never fires.
+func (c *Conn) SendUntil(ctx context.Context, expire <-chan time.Time, msgs ...Message) error {
+	return c.c.send(ctx, expire, msgs)
+}
 
 // Queue is Send without waiting: it appends msgs to the write queue and
 // returns at once. It fails only if the connection has ended (ErrNotSent) or

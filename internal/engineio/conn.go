@@ -492,8 +492,9 @@ func (c *conn) writeFailed(err error) {
 
 // send enqueues msgs and waits until they were written, the connection ended
 // or ctx ended. If ctx ends before the writer took the messages they are not
-// written at all, and the error matches ErrNotSent besides ctx's error.
-func (c *conn) send(ctx context.Context, msgs []Message) error {
+// written at all, and the error matches ErrNotSent besides ctx's error. A
+// value from expire (nil: never) counts as ctx reaching a deadline.
+func (c *conn) send(ctx context.Context, expire <-chan time.Time, msgs []Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
@@ -508,23 +509,27 @@ func (c *conn) send(ctx context.Context, msgs []Message) error {
 		c.drainQueue()
 		return <-it.done
 	}
+	var cause error
 	select {
 	case err := <-it.done:
 		return err
 	case <-ctx.Done():
-		if it.state.CompareAndSwap(itemQueued, itemCancelled) {
-			return fmt.Errorf("%w: %w", ErrNotSent, ctx.Err())
+		cause = ctx.Err()
+	case <-expire:
+		cause = context.DeadlineExceeded
+	}
+	if it.state.CompareAndSwap(itemQueued, itemCancelled) {
+		return fmt.Errorf("%w: %w", ErrNotSent, cause)
+	}
+	// Being written: the outcome comes soon (writes are bounded).
+	select {
+	case err := <-it.done:
+		if err == nil {
+			return nil
 		}
-		// Being written: the outcome comes soon (writes are bounded).
-		select {
-		case err := <-it.done:
-			if err == nil {
-				return nil
-			}
-			return fmt.Errorf("%w: %w", ctx.Err(), err)
-		case <-c.done:
-			return ctx.Err() // may have been written
-		}
+		return fmt.Errorf("%w: %w", cause, err)
+	case <-c.done:
+		return cause // may have been written
 	}
 }
 

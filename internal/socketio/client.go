@@ -332,8 +332,9 @@ func (c *Client) ID() string {
 
 // waitConnected returns the transport once the namespace is connected on
 // one other than dead (a transport that has ended, which the manager may not
-// have noticed yet; nil for none).
-func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn) (*engineio.Conn, error) {
+// have noticed yet; nil for none). A value from expire (nil: never) ends the
+// wait with an *ackTimeoutError.
+func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn, expire <-chan time.Time) (*engineio.Conn, error) {
 	hooked := false
 	for {
 		c.mu.Lock()
@@ -362,6 +363,8 @@ func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn) (*engin
 		case <-ch:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-expire:
+			return nil, &ackTimeoutError{}
 		}
 	}
 }
@@ -393,7 +396,7 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 	}
 	var dead *engineio.Conn
 	for {
-		conn, err := c.waitConnected(ctx, dead)
+		conn, err := c.waitConnected(ctx, dead, nil)
 		if err != nil {
 			return notSent(ctx, err)
 		}
@@ -415,6 +418,32 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 // connection drops after the packet was sent, the error is a
 // *DisconnectError (matching ErrDisconnected); if ctx ends, ctx's error.
 func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
+	return c.emitWithAck(ctx, 0, event, args)
+}
+
+// EmitWithAckTimeout is EmitWithAck bounded by timeout as well as by ctx,
+// as if it were given a ctx with that timeout but without making one (a
+// pooled timer does it). The timeout covers the whole call: waiting for the
+// connection, the send and the ack. When it passes first, the error is
+// what EmitWithAck would return for a ctx reaching its deadline at that
+// point, but matching ErrAckTimeout (and context.DeadlineExceeded) instead
+// of ctx's error: it still matches ErrNotSent when the packet never left,
+// and wraps the error that was seen when the timeout was noticed, if any.
+// When ctx ends first, the error is ctx's, as for EmitWithAck. A timeout of
+// zero or less means none.
+func (c *Client) EmitWithAckTimeout(ctx context.Context, timeout time.Duration, event string, args ...any) ([]json.RawMessage, error) {
+	return c.emitWithAck(ctx, timeout, event, args)
+}
+
+// ackTimers are stopped timers for EmitWithAckTimeout, so that a call does
+// not allocate one (a timer and its channel).
+var ackTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func (c *Client) emitWithAck(ctx context.Context, timeout time.Duration, event string, args []any) ([]json.RawMessage, error) {
 	if err := checkEvent(event); err != nil {
 		return nil, err
 	}
@@ -425,12 +454,43 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	if err != nil {
 		return nil, err
 	}
+	// The timeout: expire fires once it passed; timedOut marks an error
+	// seen after it passed (the timer may not have been the one to end the
+	// call) as a context with that deadline would have been reported.
+	var expire <-chan time.Time
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+		t := ackTimers.Get().(*time.Timer)
+		t.Reset(timeout)
+		defer func() {
+			if !t.Stop() {
+				// Fired: with pre-Go 1.23 timer semantics (GODEBUG
+				// asynctimerchan=1) its value may still be buffered.
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+			ackTimers.Put(t)
+		}()
+		expire = t.C
+	}
+	timedOut := func(err error) error {
+		if timeout <= 0 || ctx.Err() != nil || time.Now().Before(deadline) {
+			return err
+		}
+		if errors.Is(err, ErrAckTimeout) {
+			return err
+		}
+		return &ackTimeoutError{err: err}
+	}
 	data, att := proto.Data, proto.Attachments
 	var dead *engineio.Conn
 	for {
-		conn, err := c.waitConnected(ctx, dead)
+		conn, err := c.waitConnected(ctx, dead, expire)
 		if err != nil {
-			return nil, notSent(ctx, err)
+			return nil, notSent(ctx, timedOut(err))
 		}
 		c.mu.Lock()
 		if c.conn != conn || c.state != stateConnected {
@@ -443,14 +503,17 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		p := &Packet{Type: PacketEvent, Namespace: c.nsp, ID: &id, Data: data, Attachments: att}
 		msgs, err := p.Encode()
 		if err == nil {
-			err = conn.Send(ctx, msgs...)
+			err = conn.SendUntil(ctx, expire, msgs...)
 		}
 		if err != nil {
 			c.dropAck(id)
 			if !errors.Is(err, ErrNotSent) {
-				return nil, err // may have been sent
+				return nil, timedOut(err) // may have been sent
 			}
 			if ctx.Err() != nil {
+				return nil, notSent(ctx, err)
+			}
+			if err := timedOut(err); errors.Is(err, ErrAckTimeout) {
 				return nil, notSent(ctx, err)
 			}
 			dead = conn // ended before the packet was written: wait for the next
@@ -459,10 +522,16 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		// Sent: from here on the server may process it.
 		select {
 		case res := <-ch:
-			return res.args, res.err
+			if res.err != nil {
+				return res.args, timedOut(res.err)
+			}
+			return res.args, nil
 		case <-ctx.Done():
 			c.dropAck(id)
 			return nil, ctx.Err()
+		case <-expire:
+			c.dropAck(id)
+			return nil, &ackTimeoutError{}
 		}
 	}
 }

@@ -171,3 +171,106 @@ func TestGoConnectTimeoutWithoutReply(t *testing.T) {
 		t.Fatalf("Connect took %v", d)
 	}
 }
+
+func TestGoEmitWithAckTimeout(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	c := newTestClient(t, gs.URL, ClientOptions{})
+
+	// Before Connect: the timeout ends the wait for the connection; the
+	// packet never left.
+	start := time.Now()
+	_, err := c.EmitWithAckTimeout(context.Background(), 30*time.Millisecond, "echo", 1)
+	if !errors.Is(err, ErrAckTimeout) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNotSent) {
+		t.Fatalf("not connected: %v", err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Fatalf("timed out after %v", d)
+	}
+
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs.next(t)
+
+	// Answered in time.
+	args, err := c.EmitWithAckTimeout(ctx, time.Second, "echo", "hi")
+	if err != nil || len(args) != 1 || string(args[0]) != `"hi"` {
+		t.Fatalf("echo: %s %v", args, err)
+	}
+
+	// Never answered: the ack timeout, not ctx, ends the call, after the
+	// packet was sent (so not ErrNotSent).
+	start = time.Now()
+	_, err = c.EmitWithAckTimeout(ctx, 50*time.Millisecond, "silent")
+	if !errors.Is(err, ErrAckTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("silent: %v", err)
+	}
+	if errors.Is(err, ErrNotSent) || errors.Is(err, context.Canceled) {
+		t.Fatalf("silent: %v matches too much", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("silent: timed out after %v", d)
+	}
+
+	// The caller's ctx ending first is reported as such, not as a timeout.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(20*time.Millisecond, cancel)
+	_, err = c.EmitWithAckTimeout(cctx, time.Minute, "silent")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrAckTimeout) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	// Likewise a deadline of the caller's shorter than the timeout.
+	dctx, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel2()
+	_, err = c.EmitWithAckTimeout(dctx, time.Minute, "silent")
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrAckTimeout) {
+		t.Fatalf("caller's deadline: %v", err)
+	}
+
+	// Timers are reused: one that fired leaves nothing behind that would
+	// end a later call early.
+	for i := range 20 {
+		_, err := c.EmitWithAckTimeout(ctx, time.Millisecond, "silent")
+		if !errors.Is(err, ErrAckTimeout) {
+			t.Fatalf("silent %d: %v", i, err)
+		}
+		args, err := c.EmitWithAckTimeout(ctx, 5*time.Second, "echo", i)
+		if err != nil || string(args[0]) != fmt.Sprint(i) {
+			t.Fatalf("echo %d after a timeout: %s %v", i, args, err)
+		}
+	}
+	// A timeout of zero is none.
+	if _, err := c.EmitWithAckTimeout(ctx, 0, "echo", 1); err != nil {
+		t.Fatalf("no timeout: %v", err)
+	}
+}
+
+func TestGoEmitWithAckTimeoutAllocatesNoContext(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	c := newTestClient(t, gs.URL, ClientOptions{})
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gs.next(t)
+	// Both variants carry the same work besides the timeout (the server
+	// side's included, in this process); a derived context costs three
+	// allocations or so, the pooled timer none.
+	withContext := testing.AllocsPerRun(200, func() {
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := c.EmitWithAck(actx, "echo", 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	withTimer := testing.AllocsPerRun(200, func() {
+		if _, err := c.EmitWithAckTimeout(ctx, time.Minute, "echo", 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("allocations per call: %.1f with a context, %.1f with the timeout", withContext, withTimer)
+	if withTimer > withContext-1 {
+		t.Fatalf("EmitWithAckTimeout: %.1f allocations per call, a derived context %.1f", withTimer, withContext)
+	}
+}
