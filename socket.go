@@ -697,7 +697,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 	if err != nil {
 		return ackBody{}, invalid("params", "cannot be encoded as JSON: %v", err)
 	}
-	payload := json.RawMessage(raw)
+	payload := socketio.RawJSON(raw) // json.Marshal output: valid and compact, appended as is
 	maybeSent := false
 	for {
 		gctx, err := s.waitReady(ctx)
