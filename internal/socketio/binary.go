@@ -16,8 +16,8 @@ import (
 // RawJSON is an argument already encoded as JSON, which EncodeArgs (and so
 // Emit, EmitWithAck, EventPacket, AckPacket) appends to the packet as is.
 //
-// It must be valid, compact JSON, as json.Marshal returns it: it is not
-// checked. (A json.RawMessage argument is validated and compacted by
+// It must be valid, compact JSON (UTF-8 included), as json.Marshal returns
+// it: it is not checked. (A json.RawMessage argument is validated and compacted by
 // encoding/json, a full pass over it; RawJSON skips that for bytes the
 // caller produced itself.) It cannot carry binary attachments. An empty
 // RawJSON is written as null. Nested in another argument (a field, a map
