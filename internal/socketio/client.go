@@ -820,6 +820,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			c.mu.Unlock()
 			connected = true
 			readCtx = context.Background()
+			cancel() // the attempt's timeout is over: let its timer and context go
 			c.log.Debug("socketio: connected", "sid", reply.SID)
 			for _, e := range early {
 				c.dispatch(r, conn, e)
