@@ -240,6 +240,14 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	case stateIdle, stateStopped:
+		if err := ctx.Err(); err != nil && !c.inHook() {
+			// Abandoned before it starts: a run started now could connect
+			// before this call noticed ctx, leaving the client connected
+			// although Connect failed.
+			c.setState(stateStopped, err)
+			c.mu.Unlock()
+			return fmt.Errorf("socketio: connect: %w", err)
+		}
 		c.startRun()
 	}
 	r := c.cur

@@ -274,3 +274,29 @@ func TestGoEmitWithAckTimeoutAllocatesNoContext(t *testing.T) {
 		t.Fatalf("EmitWithAckTimeout: %.1f allocations per call, a derived context %.1f", withTimer, withContext)
 	}
 }
+
+func TestGoConnectWithEndedContextStartsNothing(t *testing.T) {
+	gs := startGoServer(t, ServerOptions{})
+	c := newTestClient(t, gs.URL, ClientOptions{})
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	// However fast the server, the client does not connect behind the
+	// failed call's back: no run is started at all.
+	for range 20 {
+		if err := c.Connect(ended); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Connect: %v", err)
+		}
+		if g := clientGoroutines(c); len(g) != 0 {
+			t.Fatalf("a manager was started:\n%s", strings.Join(g, "\n\n"))
+		}
+		if c.Connected() {
+			t.Fatal("connected")
+		}
+	}
+	if err := c.Emit(context.Background(), "x"); !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Emit after failed Connect: %v", err)
+	}
+	if err := c.Connect(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+}
