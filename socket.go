@@ -697,7 +697,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 	if err != nil {
 		return ackBody{}, invalid("params", "cannot be encoded as JSON: %v", err)
 	}
-	payload := json.RawMessage(raw)
+	payload := socketio.RawJSON(raw) // json.Marshal output: valid and compact, appended as is
 	maybeSent := false
 	for {
 		gctx, err := s.waitReady(ctx)
@@ -707,10 +707,8 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 			}
 			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, err)
 		}
-		actx, cancel := context.WithTimeout(ctx, s.cfg.ackTimeout)
-		args, err := s.sio.EmitWithAck(actx, event, payload)
-		ackTimedOut := actx.Err() != nil && ctx.Err() == nil
-		cancel()
+		args, err := s.sio.EmitWithAckTimeout(ctx, s.cfg.ackTimeout, event, payload)
+		ackTimedOut := errors.Is(err, socketio.ErrAckTimeout) && ctx.Err() == nil
 		if err == nil {
 			body, err := decodeAck(event, args)
 			var ae *AckError

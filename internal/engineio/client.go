@@ -40,17 +40,32 @@ type DialOptions struct {
 	// the connection with reason "transport error". Zero means
 	// DefaultMaxIncoming; negative means no limit.
 	MaxPayload int64
+	// DirectRead selects the read mode without a reader goroutine: Read
+	// reads the next frame from the network itself, on the caller's
+	// goroutine, and answers pings and notices the end of the connection on
+	// the way. An idle connection then runs no goroutine at all, and a
+	// message reaches the consumer without a hand-off. The consumer must
+	// keep calling Read: pings are only answered from within Read, so one
+	// that stops reading for longer than the server's pingTimeout is
+	// dropped by the server (the client's own heartbeat deadline is a
+	// timer and fires whether or not Read is running). See Conn.Read for how
+	// a ctx behaves in this mode.
+	DirectRead bool
 }
 
 // Conn is a client Engine.IO connection over WebSocket. Its methods are safe
 // for concurrent use, except Read, which must be called from one goroutine
 // at a time.
 //
-// The connection answers every server ping from its own reader goroutine and
-// never sends a ping of its own. If no ping arrives within
-// pingInterval+pingTimeout of the previous one (or of the handshake), it ends
-// with reason ReasonPingTimeout; the deadline is also checked, on the wall
-// clock, before every send, since timers can fire late after a suspend.
+// The connection answers every server ping, from its reader goroutine or,
+// with DialOptions.DirectRead, from within Read; the pong is written by the
+// inline writer (on a short-lived goroutine if no send is in progress),
+// never by the reader. It never sends a ping of its own. If no ping arrives
+// within pingInterval+pingTimeout of the previous one (or of the
+// handshake), a timer ends the connection with reason ReasonPingTimeout,
+// whether or not anyone is reading; the deadline is also checked, on the
+// wall clock, before every send, since timers can fire late after a
+// suspend.
 type Conn struct {
 	c  *conn
 	hs Handshake
@@ -223,7 +238,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 	}
 	ws.SetReadLimit(limit)
 
-	c := newConn(ws, roleClient)
+	c := newConn(ws, roleClient, opts.DirectRead)
 	c.out = ct.stream
 	c.pingInterval, c.pingTimeout = hs.PingInterval, hs.PingTimeout
 	c.peerMaxPayload = hs.MaxPayload
@@ -245,6 +260,15 @@ func (c *Conn) Handshake() Handshake { return c.hs }
 // returns the *CloseError (matching ErrClosed). If ctx ends first, Read
 // returns ctx.Err() and the connection is unaffected. Read must not be called
 // concurrently with itself.
+//
+// With DialOptions.DirectRead, Read reads from the network itself: Close, or
+// the end of the connection for any other reason (ping timeout included),
+// makes a pending Read return the *CloseError. A ctx that can end is
+// watched for the call (at the cost of a registration per call; pass
+// context.Background() for none), and if it ends while Read waits for the
+// network the connection is dropped with reason ReasonForcedClose, since a
+// read cannot be abandoned halfway through a frame; Read then returns
+// ctx.Err(). A ctx that has already ended leaves the connection as it is.
 func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx) }
 
 // Send writes msgs back to back (no other message of this connection in
@@ -255,7 +279,16 @@ func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx)
 // and also ErrNotSent when no byte of them left (see ErrNotSent); a failed
 // write ends the connection. A message larger than the server's maxPayload
 // is refused with ErrPayloadTooLarge.
-func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, msgs) }
+func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, nil, msgs) }
+
+// SendUntil is Send bounded by expire as well as by ctx: a value received
+// from expire (typically a timer's channel) acts as ctx reaching a deadline
+// would, and the error then matches context.DeadlineExceeded in place of
+// ctx's error. It spares the caller a context per call when a timeout is
+// all it adds. A nil expire never fires.
+func (c *Conn) SendUntil(ctx context.Context, expire <-chan time.Time, msgs ...Message) error {
+	return c.c.send(ctx, expire, msgs)
+}
 
 // Queue is Send without waiting: it appends msgs to the write queue and
 // returns at once. It fails only if the connection has ended (ErrNotSent) or
@@ -272,7 +305,8 @@ func (c *Conn) Close() error {
 }
 
 // Done is closed once the connection has ended and its goroutines have
-// exited.
+// exited (with DirectRead: once it has ended and its WebSocket is closed;
+// a pending Read returns at once then, if it has not yet).
 func (c *Conn) Done() <-chan struct{} { return c.c.done }
 
 // Err returns nil while the connection is open, then its *CloseError.

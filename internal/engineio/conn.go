@@ -102,6 +102,14 @@ type conn struct {
 	// keeps its writer goroutine, which also runs the heartbeat.
 	inline bool
 
+	// A direct client has no reader goroutine either: its consumer's Read
+	// reads frames from the WebSocket itself and handles pings, close
+	// packets and errors inline (see readDirect). The heartbeat watchdog
+	// stays a timer, so that a consumer that stops reading still sees the
+	// connection end.
+	direct    bool
+	readEnded atomic.Bool // direct: the WebSocket's read side failed; Read returns closeErr
+
 	mu           sync.Mutex
 	ended        bool
 	closeErr     *CloseError
@@ -113,14 +121,19 @@ type conn struct {
 	pongDue      bool      // client: a pong must be written
 	lastPing     time.Time // client: wall clock of the last ping (or open)
 
-	stopping   chan struct{} // closed when termination is decided
-	writerDone chan struct{} // writer goroutine exited (not inline)
+	stopping   chan struct{} // server: closed when termination is decided
+	writerDone chan struct{} // server: writer goroutine exited
 	writeIdle  chan struct{} // inline: signalled when a drain ends
-	done       chan struct{} // closed after reader and writer exited
-	live       atomic.Int32
-	onEnd      func() // called once before done is closed
-	rnotify    chan struct{}
-	wnotify    chan struct{}
+	done       chan struct{} // closed once live drops to zero
+	// live counts what must end before done is closed: the writer goroutine
+	// (server), the reader (readLoop, on a goroutine of its own or, on a
+	// server, on the HTTP handler's), the teardown of a direct client
+	// (released once its WebSocket was closed), and every goroutine
+	// draining the write queue (spawnDrain).
+	live    atomic.Int32
+	onEnd   func()        // called once before done is closed
+	rnotify chan struct{} // readLoop queued a message or exited (not direct)
+	wnotify chan struct{} // server: the write queue has items
 
 	// heartbeat
 	pingInterval, pingTimeout time.Duration
@@ -130,18 +143,28 @@ type conn struct {
 	paused                    atomic.Bool   // server: heartbeat paused
 }
 
-func newConn(ws *websocket.Conn, r role) *conn {
+// newConn returns a connection of role r; direct (client only) selects the
+// read mode without a reader goroutine. Only the channels the mode uses are
+// made: an idle client connection should cost little.
+func newConn(ws *websocket.Conn, r role, direct bool) *conn {
 	c := &conn{
-		ws:         ws,
-		role:       r,
-		stopping:   make(chan struct{}),
-		writerDone: make(chan struct{}),
-		writeIdle:  make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		rnotify:    make(chan struct{}, 1),
-		wnotify:    make(chan struct{}, 1),
-		pongRecv:   make(chan struct{}, 1),
-		hbChange:   make(chan struct{}, 1),
+		ws:     ws,
+		role:   r,
+		inline: r == roleClient,
+		direct: direct && r == roleClient,
+		done:   make(chan struct{}),
+	}
+	if c.inline {
+		c.writeIdle = make(chan struct{}, 1)
+	} else {
+		c.stopping = make(chan struct{})
+		c.writerDone = make(chan struct{})
+		c.wnotify = make(chan struct{}, 1)
+		c.pongRecv = make(chan struct{}, 1)
+		c.hbChange = make(chan struct{}, 1)
+	}
+	if !c.direct {
+		c.rnotify = make(chan struct{}, 1)
 	}
 	return c
 }
@@ -153,18 +176,18 @@ func notify(ch chan struct{}) {
 	}
 }
 
-// start launches the writer goroutine (a server's; a client writes inline),
-// and the reader goroutine unless inlineReader is set (the caller then runs
-// readLoop itself).
-func (c *conn) start(inlineReader bool) {
-	c.inline = c.role == roleClient
+// start launches the connection's goroutines: a server's writer (a client
+// writes inline); and the reader, unless the caller runs readLoop itself
+// (ownReader, a server's HTTP handler) or the connection is direct (its
+// consumer's Read reads).
+func (c *conn) start(ownReader bool) {
 	if c.inline {
-		c.live.Store(1)
+		c.live.Store(1) // the reader, or a direct connection's teardown
 	} else {
-		c.live.Store(2)
+		c.live.Store(2) // writer and reader
 		go c.writeLoop()
 	}
-	if !inlineReader {
+	if !ownReader && !c.direct {
 		go c.readLoop()
 	}
 }
@@ -192,12 +215,17 @@ func (c *conn) terminate(reason string, cause error, graceful bool) bool {
 	c.drain = graceful
 	pt := c.pingTimer // set under mu: this may run on the timer's own goroutine
 	c.mu.Unlock()
-	close(c.stopping)
+	if c.stopping != nil {
+		close(c.stopping)
+	}
 	if pt != nil {
 		pt.Stop()
 	}
 	if !graceful {
 		_ = c.ws.CloseNow() // aborts a blocked read or write
+		if c.direct {
+			c.exited() // torn down; a graceful close releases it itself
+		}
 	}
 	return true
 }
@@ -235,6 +263,9 @@ func (c *conn) closeGracefully() {
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	watchdog.Stop()
 	_ = c.ws.CloseNow()
+	if c.direct {
+		c.exited() // torn down: a pending Read has returned or soon will
+	}
 	<-c.done
 }
 
@@ -284,6 +315,9 @@ func (c *conn) maybeSent(werr error) error {
 // and every queued message was returned, it returns the *CloseError. It must
 // not be called concurrently with itself.
 func (c *conn) read(ctx context.Context) (Message, error) {
+	if c.direct {
+		return c.readDirect(ctx)
+	}
 	for {
 		c.mu.Lock()
 		if m, ok := c.rq.pop(); ok {
@@ -323,8 +357,10 @@ func (c *conn) isWriting() bool {
 }
 
 // enqueue appends an item to the write queue. On an inline connection it
-// reports whether the caller became the queue's writer and must drain it.
-func (c *conn) enqueue(it *writeItem) (writer bool, err error) {
+// reports whether the caller became the queue's writer and must drain it;
+// with spawn, it will do so on a new goroutine (spawnDrain), which is
+// counted in live here, before the connection can end.
+func (c *conn) enqueue(it *writeItem, spawn bool) (writer bool, err error) {
 	if len(it.msgs) == 0 {
 		return false, nil
 	}
@@ -351,6 +387,9 @@ func (c *conn) enqueue(it *writeItem) (writer bool, err error) {
 	if c.inline {
 		writer = !c.writing
 		c.writing = true
+		if writer && spawn {
+			c.live.Add(1)
+		}
 		c.mu.Unlock()
 		return writer, nil
 	}
@@ -359,11 +398,12 @@ func (c *conn) enqueue(it *writeItem) (writer bool, err error) {
 	return false, nil
 }
 
-// spawnDrain drains the write queue on a goroutine of its own, counted
-// among the connection's goroutines. The caller made itself the writer
-// (c.writing) while the connection had not ended.
+// spawnDrain drains the write queue on a goroutine of its own. The caller
+// made itself the writer (c.writing) and counted the goroutine in live,
+// both under c.mu while the connection had not ended: until then a reader
+// or a direct connection's teardown holds live above zero, so done cannot
+// be closed before this goroutine exits.
 func (c *conn) spawnDrain() {
-	c.live.Add(1)
 	go func() {
 		defer c.exited()
 		c.drainQueue()
@@ -452,13 +492,14 @@ func (c *conn) writeFailed(err error) {
 
 // send enqueues msgs and waits until they were written, the connection ended
 // or ctx ended. If ctx ends before the writer took the messages they are not
-// written at all, and the error matches ErrNotSent besides ctx's error.
-func (c *conn) send(ctx context.Context, msgs []Message) error {
+// written at all, and the error matches ErrNotSent besides ctx's error. A
+// value from expire (nil: never) counts as ctx reaching a deadline.
+func (c *conn) send(ctx context.Context, expire <-chan time.Time, msgs []Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	it := &writeItem{msgs: msgs, done: make(chan error, 1)}
-	writer, err := c.enqueue(it)
+	writer, err := c.enqueue(it, false)
 	if err != nil {
 		return err
 	}
@@ -468,28 +509,32 @@ func (c *conn) send(ctx context.Context, msgs []Message) error {
 		c.drainQueue()
 		return <-it.done
 	}
+	var cause error
 	select {
 	case err := <-it.done:
 		return err
 	case <-ctx.Done():
-		if it.state.CompareAndSwap(itemQueued, itemCancelled) {
-			return fmt.Errorf("%w: %w", ErrNotSent, ctx.Err())
+		cause = ctx.Err()
+	case <-expire:
+		cause = context.DeadlineExceeded
+	}
+	if it.state.CompareAndSwap(itemQueued, itemCancelled) {
+		return fmt.Errorf("%w: %w", ErrNotSent, cause)
+	}
+	// Being written: the outcome comes soon (writes are bounded).
+	select {
+	case err := <-it.done:
+		if err == nil {
+			return nil
 		}
-		// Being written: the outcome comes soon (writes are bounded).
-		select {
-		case err := <-it.done:
-			if err == nil {
-				return nil
-			}
-			return fmt.Errorf("%w: %w", ctx.Err(), err)
-		case <-c.done:
-			return ctx.Err() // may have been written
-		}
+		return fmt.Errorf("%w: %w", cause, err)
+	case <-c.done:
+		return cause // may have been written
 	}
 }
 
 func (c *conn) queue(msgs []Message) error {
-	writer, err := c.enqueue(&writeItem{msgs: msgs})
+	writer, err := c.enqueue(&writeItem{msgs: msgs}, true)
 	if writer {
 		c.spawnDrain()
 	}
@@ -715,26 +760,78 @@ func (c *conn) readLoop() {
 		notify(c.rnotify)
 	}()
 	for {
+		m, err := c.next()
+		if err != nil {
+			return
+		}
+		c.pushRead(m)
+	}
+}
+
+// readDirect is read on a direct connection: it reads frames on the
+// caller's goroutine until a message arrives. Heartbeats and close packets
+// are handled on the way; the ping timer and Close abort a blocked read by
+// closing the WebSocket. A ctx that can end is watched for this call only,
+// and its end drops the connection: a read cannot be abandoned halfway
+// through a frame.
+func (c *conn) readDirect(ctx context.Context) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Message{}, err
+	}
+	if !c.readEnded.Load() {
+		if ctx.Done() != nil {
+			fired := make(chan struct{})
+			stop := context.AfterFunc(ctx, func() {
+				defer close(fired)
+				c.terminate(ReasonForcedClose, context.Cause(ctx), false)
+			})
+			defer func() {
+				if !stop() {
+					<-fired // no goroutine of ours outlives the call
+				}
+			}()
+		}
+		m, err := c.next()
+		if err == nil {
+			return m, nil
+		}
+		c.readEnded.Store(true)
+	}
+	if err := ctx.Err(); err != nil {
+		return Message{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Message{}, c.closeErr
+}
+
+// next reads frames until a message packet arrives and returns it. Pings
+// (client) and pongs (server) are handled on the way. Any other outcome
+// ends the connection (if nothing else did first) and is returned as an
+// error: the WebSocket's read error, a close packet or a protocol error.
+func (c *conn) next() (Message, error) {
+	for {
 		typ, data, err := c.readFrame()
 		if err != nil {
 			c.terminate(classify(err), err, false)
-			return
+			return Message{}, err
 		}
 		if typ == websocket.MessageBinary {
-			c.pushRead(Message{Binary: true, Data: data})
-			continue
+			return Message{Binary: true, Data: data}, nil
 		}
 		if len(data) == 0 {
-			c.terminate(ReasonTransportError, errors.New("engineio: empty packet"), false)
-			return
+			err := errors.New("engineio: empty packet")
+			c.terminate(ReasonTransportError, err, false)
+			return Message{}, err
 		}
 		switch data[0] {
 		case packetMessage:
-			c.pushRead(Message{Data: data[1:]})
+			return Message{Data: data[1:]}, nil
 		case packetPing:
 			if c.role == roleServer {
-				c.terminate(ReasonTransportError, errors.New("engineio: invalid heartbeat direction"), false)
-				return
+				err := errors.New("engineio: invalid heartbeat direction")
+				c.terminate(ReasonTransportError, err, false)
+				return Message{}, err
 			}
 			c.onPing()
 		case packetPong:
@@ -743,15 +840,19 @@ func (c *conn) readLoop() {
 			}
 		case packetClose:
 			c.terminate(ReasonTransportClose, nil, false)
-			return
+			return Message{}, errClosePacket
 		case packetNoop, packetUpgrade, packetOpen:
 			// Not used by a WebSocket-only session; harmless.
 		default:
-			c.terminate(ReasonTransportError, fmt.Errorf("engineio: invalid packet %q", truncate(data)), false)
-			return
+			err := fmt.Errorf("engineio: invalid packet %q", truncate(data))
+			c.terminate(ReasonTransportError, err, false)
+			return Message{}, err
 		}
 	}
 }
+
+// errClosePacket is next's error after the peer's close packet.
+var errClosePacket = errors.New("engineio: close packet received")
 
 // readFrame reads one WebSocket message. Its payload is read into a pooled
 // buffer and copied out at its exact size: one allocation per message,
@@ -794,11 +895,16 @@ func (c *conn) onPing() {
 	writer := c.inline && !c.writing
 	if writer {
 		c.writing = true
+		c.live.Add(1) // for spawnDrain, before the connection can end
 	}
-	c.mu.Unlock()
+	// Re-armed under mu, so that a terminate (which stops the timer after
+	// setting ended under mu) cannot be undone.
 	c.pingTimer.Reset(c.pingInterval + c.pingTimeout)
+	c.mu.Unlock()
 	if writer {
-		c.spawnDrain() // never write from the reader: the peer may wait for us to read
+		// Never write from the reader, a direct consumer's Read included:
+		// the peer may be waiting for us to read before it reads.
+		c.spawnDrain()
 	} else {
 		notify(c.wnotify)
 	}

@@ -13,13 +13,17 @@ var benchFrame = []byte(`2["message:new",{"id":"ab3bdbd3-362c-4a18-afde-5430a680
 
 // benchPair connects a client Conn to a ServerConn over loopback.
 func benchPair(b *testing.B) (*Conn, *ServerConn) {
+	return benchPairWith(b, DialOptions{})
+}
+
+func benchPairWith(b *testing.B, opts DialOptions) (*Conn, *ServerConn) {
 	b.Helper()
 	conns := make(chan *ServerConn, 1)
 	s := NewServer(ServerOptions{OnConnection: func(c *ServerConn) { conns <- c }, WriteQueueLimit: 1 << 20})
 	hs := httptest.NewServer(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, hs.URL, DialOptions{})
+	c, err := Dial(ctx, hs.URL, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,7 +45,17 @@ func benchPair(b *testing.B) (*Conn, *ServerConn) {
 // reader goroutine takes a frame off the WebSocket and queues it, Read hands
 // it over.
 func BenchmarkClientRead(b *testing.B) {
-	c, sc := benchPair(b)
+	benchClientRead(b, DialOptions{})
+}
+
+// BenchmarkClientReadDirect is BenchmarkClientRead with DirectRead: Read
+// takes the frame off the WebSocket itself.
+func BenchmarkClientReadDirect(b *testing.B) {
+	benchClientRead(b, DialOptions{DirectRead: true})
+}
+
+func benchClientRead(b *testing.B, opts DialOptions) {
+	c, sc := benchPairWith(b, opts)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchFrame)))

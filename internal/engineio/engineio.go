@@ -8,17 +8,27 @@
 //
 // # Threading
 //
-// Every connection, on either side, runs a reader goroutine, which reads
-// WebSocket frames, answers or records heartbeats itself and appends message
-// packets to an unbounded in-memory queue. The consumer takes messages with
-// Read, in arrival order. Because the reader never waits for the consumer, a
-// slow consumer delays only itself, never the heartbeat; the cost is memory,
-// so a consumer must keep calling Read. Outgoing message groups (and pings
-// or pongs) are written in order from a write queue: on a server by a writer
-// goroutine, which also runs the heartbeat; on a client by whichever sender
-// finds the queue idle (a pong or a Queue call on a short-lived goroutine).
-// The goroutines end when the connection ends; Done is closed after they
-// have.
+// By default every connection, on either side, runs a reader (a goroutine of
+// its own; on a server, the HTTP handler's goroutine), which reads WebSocket
+// frames, answers or records heartbeats itself and appends message packets
+// to an unbounded in-memory queue. The consumer takes messages with Read, in
+// arrival order. Because the reader never waits for the consumer, a slow
+// consumer delays only itself, never the heartbeat; the cost is memory, so a
+// consumer must keep calling Read.
+//
+// A client dialled with DialOptions.DirectRead has no reader: Read reads the
+// next frame from the network on the consumer's goroutine and handles pings
+// (re-arming the dead-link timer, asking the writer for a pong), close
+// packets and errors inline. This saves a goroutine per connection and a
+// hand-off per message, at the price of answering pings only while the
+// consumer reads. The dead-link timer still ends the connection (and so
+// aborts a pending Read) when pings stop, reading or not.
+//
+// Outgoing message groups (and pings or pongs) are written in order from a
+// write queue: on a server by a writer goroutine, which also runs the
+// heartbeat; on a client by whichever sender finds the queue idle (a pong or
+// a Queue call on a short-lived goroutine). The goroutines end when the
+// connection ends; Done is closed after they have.
 package engineio
 
 import (

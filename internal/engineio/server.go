@@ -158,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.opts.MaxPayload)
 
-	sc := &ServerConn{id: newID(), req: r, c: newConn(ws, roleServer), srv: s}
+	sc := &ServerConn{id: newID(), req: r, c: newConn(ws, roleServer, false), srv: s}
 	c := sc.c
 	c.pingInterval, c.pingTimeout = s.opts.PingInterval, s.opts.PingTimeout
 	c.wqLimit = s.opts.WriteQueueLimit

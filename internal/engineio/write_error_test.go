@@ -106,3 +106,26 @@ func TestSendGivenUpWhileQueuedIsNotSent(t *testing.T) {
 	fc.Release(netfault.Half)
 	<-first
 }
+
+// SendUntil's expire channel acts like a deadline of its ctx: a group still
+// queued when it fires is never written, and its sender learns so.
+func TestSendUntilExpiredWhileQueuedIsNotSent(t *testing.T) {
+	c, fc, first := holdWrite(t)
+	timer := time.NewTimer(20 * time.Millisecond)
+	defer timer.Stop()
+	err := c.SendUntil(context.Background(), timer.C, TextMessage("second"))
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNotSent) {
+		t.Errorf("second: %v", err)
+	}
+	if c.Err() != nil {
+		t.Errorf("an expired send ended the connection: %v", c.Err())
+	}
+	fc.Release(netfault.Pass)
+	if err := <-first; err != nil {
+		t.Errorf("first: %v", err)
+	}
+	// A nil expire never fires.
+	if err := c.SendUntil(ctxT(t, time.Second), nil, TextMessage("third")); err != nil {
+		t.Errorf("third: %v", err)
+	}
+}

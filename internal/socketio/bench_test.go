@@ -1,7 +1,11 @@
 package socketio
 
 import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
@@ -96,4 +100,50 @@ func BenchmarkDecodeAck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkEmitWithAckRoundTrip is one acked call against the in-process Go
+// server (whose work is counted too): encode, send, and the ack read by the
+// manager and handed to the caller.
+func BenchmarkEmitWithAckRoundTrip(b *testing.B) {
+	srv := NewServer(ServerOptions{OnConnection: func(so *ServerSocket) {
+		so.OnEvent(func(_ string, args []json.RawMessage, ack func(...any)) {
+			if ack != nil {
+				ack(args[0])
+			}
+		})
+	}})
+	hs := httptest.NewServer(srv)
+	c := NewClient(hs.URL, ClientOptions{})
+	b.Cleanup(func() {
+		_ = c.Close()
+		srv.Close()
+		hs.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		b.Fatal(err)
+	}
+	// The ack timeout as the root Socket used to bound a call (a derived
+	// context per call), and as it does now.
+	b.Run("WithTimeoutCtx", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			actx, cancel := context.WithTimeout(ctx, time.Minute)
+			_, err := c.EmitWithAck(actx, "message:send", benchMsg)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("EmitWithAckTimeout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.EmitWithAckTimeout(ctx, time.Minute, "message:send", benchMsg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -13,24 +13,57 @@ import (
 	"unicode/utf8"
 )
 
+// RawJSON is an argument already encoded as JSON, which EncodeArgs (and so
+// Emit, EmitWithAck, EventPacket, AckPacket) appends to the packet as is.
+//
+// It must be valid, compact JSON (UTF-8 included), as json.Marshal returns
+// it: it is not checked. (A json.RawMessage argument is validated and compacted by
+// encoding/json, a full pass over it; RawJSON skips that for bytes the
+// caller produced itself.) It cannot carry binary attachments. An empty
+// RawJSON is written as null. Nested in another argument (a field, a map
+// or slice element) it is encoded like a json.RawMessage, checked.
+type RawJSON []byte
+
+// MarshalJSON returns r (null when empty), so that a RawJSON nested in
+// another value is encoded like a json.RawMessage.
+func (r RawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
 // EncodeArgs encodes values as a JSON array, taking every []byte out as a
 // binary attachment (see the package documentation). It returns the array
-// and the attachments in placeholder order.
+// and the attachments in placeholder order. A RawJSON value is appended as
+// is.
 func EncodeArgs(values ...any) (json.RawMessage, [][]byte, error) {
 	var d deconstructor
-	out := make([]any, len(values))
+	e := getEncoder()
+	defer e.release()
+	e.buf.WriteByte('[')
 	for i, v := range values {
+		if i > 0 {
+			e.buf.WriteByte(',')
+		}
+		if raw, ok := v.(RawJSON); ok {
+			if len(raw) == 0 {
+				raw = RawJSON("null")
+			}
+			e.buf.Write(raw)
+			continue
+		}
 		w, err := d.top(v)
 		if err != nil {
 			return nil, nil, err
 		}
-		out[i] = w
+		// Element by element, as encoding/json does for a []any.
+		if err := e.encode(w); err != nil {
+			return nil, nil, fmt.Errorf("socketio: cannot encode arguments: %w", err)
+		}
 	}
-	data, err := marshal(out)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketio: cannot encode arguments: %w", err)
-	}
-	return data, d.attachments, nil
+	e.buf.WriteByte(']')
+	return bytes.Clone(e.buf.Bytes()), d.attachments, nil
 }
 
 // encoder is a reusable JSON encoder into its own buffer.
@@ -46,21 +79,39 @@ var encoders = sync.Pool{New: func() any {
 	return e
 }}
 
+// getEncoder returns a pooled encoder with an empty buffer; release it.
+func getEncoder() *encoder {
+	e := encoders.Get().(*encoder)
+	e.buf.Reset()
+	return e
+}
+
+func (e *encoder) release() {
+	if e.buf.Cap() <= 64<<10 {
+		e.buf.Reset()
+		encoders.Put(e)
+	}
+}
+
+// encode appends the JSON of v to the buffer (json.Marshal without HTML
+// escaping). On error the buffer is unchanged.
+func (e *encoder) encode(v any) error {
+	if err := e.enc.Encode(v); err != nil {
+		return err
+	}
+	e.buf.Truncate(e.buf.Len() - 1) // Encode's newline
+	return nil
+}
+
 // marshal is json.Marshal without HTML escaping. The encoder and its buffer
 // are pooled; the result is one allocation of the exact size.
 func marshal(v any) ([]byte, error) {
-	e := encoders.Get().(*encoder)
-	defer func() {
-		if e.buf.Cap() <= 64<<10 {
-			e.buf.Reset()
-			encoders.Put(e)
-		}
-	}()
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
+	e := getEncoder()
+	defer e.release()
+	if err := e.encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.Clone(bytes.TrimRight(e.buf.Bytes(), "\n")), nil
+	return bytes.Clone(e.buf.Bytes()), nil
 }
 
 // EventPacket builds an EVENT (or BINARY_EVENT) packet for namespace nsp.

@@ -30,8 +30,10 @@ const DefaultConnectTimeout = 20 * time.Second
 //
 // Every On* hook is called from the client's read goroutine, one at a time,
 // in the order the underlying events happened. A hook MUST NOT block: the
-// read goroutine also delivers acks and notices disconnections, so the upper
-// layer should hand the work to a queue of its own. From a hook, Emit works
+// read goroutine also reads the network, delivers acks, answers the
+// server's pings and notices disconnections (a hook blocked for longer than
+// the server's pingTimeout gets the connection dropped), so the upper layer
+// should hand the work to a queue of its own. From a hook, Emit works
 // while connected, Close and Connect return without waiting, and calls that
 // would have to wait for the read goroutine itself (EmitWithAck, Emit while
 // disconnected) return ErrWouldDeadlock. A panicking hook is recovered and
@@ -137,9 +139,11 @@ type run struct {
 // manager. All methods are safe for concurrent use.
 //
 // Goroutines: while connecting or connected, one manager goroutine dials,
-// reads and decodes packets, delivers acks to their waiting callers and runs
-// the hooks; the transport adds a reader and a writer goroutine. Close ends
-// all of them.
+// reads frames from the network itself (the transport runs no reader of
+// its own), answers pings, decodes packets, delivers acks to their waiting
+// callers and runs the hooks. Packets are written by their senders; a pong,
+// an ack answering the server or a DISCONNECT is written on a short-lived
+// goroutine when no send is in progress. Close ends all of them.
 type Client struct {
 	url  string
 	opts ClientOptions
@@ -236,6 +240,14 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	case stateIdle, stateStopped:
+		if err := ctx.Err(); err != nil && !c.inHook() {
+			// Abandoned before it starts: a run started now could connect
+			// before this call noticed ctx, leaving the client connected
+			// although Connect failed.
+			c.setState(stateStopped, err)
+			c.mu.Unlock()
+			return fmt.Errorf("socketio: connect: %w", err)
+		}
 		c.startRun()
 	}
 	r := c.cur
@@ -328,8 +340,9 @@ func (c *Client) ID() string {
 
 // waitConnected returns the transport once the namespace is connected on
 // one other than dead (a transport that has ended, which the manager may not
-// have noticed yet; nil for none).
-func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn) (*engineio.Conn, error) {
+// have noticed yet; nil for none). A value from expire (nil: never) ends the
+// wait with an *ackTimeoutError.
+func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn, expire <-chan time.Time) (*engineio.Conn, error) {
 	hooked := false
 	for {
 		c.mu.Lock()
@@ -358,6 +371,8 @@ func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn) (*engin
 		case <-ch:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-expire:
+			return nil, &ackTimeoutError{}
 		}
 	}
 }
@@ -389,7 +404,7 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 	}
 	var dead *engineio.Conn
 	for {
-		conn, err := c.waitConnected(ctx, dead)
+		conn, err := c.waitConnected(ctx, dead, nil)
 		if err != nil {
 			return notSent(ctx, err)
 		}
@@ -411,6 +426,32 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 // connection drops after the packet was sent, the error is a
 // *DisconnectError (matching ErrDisconnected); if ctx ends, ctx's error.
 func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
+	return c.emitWithAck(ctx, 0, event, args)
+}
+
+// EmitWithAckTimeout is EmitWithAck bounded by timeout as well as by ctx,
+// as if it were given a ctx with that timeout but without making one (a
+// pooled timer does it). The timeout covers the whole call: waiting for the
+// connection, the send and the ack. When it passes first, the error is
+// what EmitWithAck would return for a ctx reaching its deadline at that
+// point, but matching ErrAckTimeout (and context.DeadlineExceeded) instead
+// of ctx's error: it still matches ErrNotSent when the packet never left,
+// and wraps the error that was seen when the timeout was noticed, if any.
+// When ctx ends first, the error is ctx's, as for EmitWithAck. A timeout of
+// zero or less means none.
+func (c *Client) EmitWithAckTimeout(ctx context.Context, timeout time.Duration, event string, args ...any) ([]json.RawMessage, error) {
+	return c.emitWithAck(ctx, timeout, event, args)
+}
+
+// ackTimers are stopped timers for EmitWithAckTimeout, so that a call does
+// not allocate one (a timer and its channel).
+var ackTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func (c *Client) emitWithAck(ctx context.Context, timeout time.Duration, event string, args []any) ([]json.RawMessage, error) {
 	if err := checkEvent(event); err != nil {
 		return nil, err
 	}
@@ -421,12 +462,43 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	if err != nil {
 		return nil, err
 	}
+	// The timeout: expire fires once it passed; timedOut marks an error
+	// seen after it passed (the timer may not have been the one to end the
+	// call) as a context with that deadline would have been reported.
+	var expire <-chan time.Time
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+		t := ackTimers.Get().(*time.Timer)
+		t.Reset(timeout)
+		defer func() {
+			if !t.Stop() {
+				// Fired: with pre-Go 1.23 timer semantics (GODEBUG
+				// asynctimerchan=1) its value may still be buffered.
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+			ackTimers.Put(t)
+		}()
+		expire = t.C
+	}
+	timedOut := func(err error) error {
+		if timeout <= 0 || ctx.Err() != nil || time.Now().Before(deadline) {
+			return err
+		}
+		if errors.Is(err, ErrAckTimeout) {
+			return err
+		}
+		return &ackTimeoutError{err: err}
+	}
 	data, att := proto.Data, proto.Attachments
 	var dead *engineio.Conn
 	for {
-		conn, err := c.waitConnected(ctx, dead)
+		conn, err := c.waitConnected(ctx, dead, expire)
 		if err != nil {
-			return nil, notSent(ctx, err)
+			return nil, notSent(ctx, timedOut(err))
 		}
 		c.mu.Lock()
 		if c.conn != conn || c.state != stateConnected {
@@ -439,14 +511,17 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		p := &Packet{Type: PacketEvent, Namespace: c.nsp, ID: &id, Data: data, Attachments: att}
 		msgs, err := p.Encode()
 		if err == nil {
-			err = conn.Send(ctx, msgs...)
+			err = conn.SendUntil(ctx, expire, msgs...)
 		}
 		if err != nil {
 			c.dropAck(id)
 			if !errors.Is(err, ErrNotSent) {
-				return nil, err // may have been sent
+				return nil, timedOut(err) // may have been sent
 			}
 			if ctx.Err() != nil {
+				return nil, notSent(ctx, err)
+			}
+			if err := timedOut(err); errors.Is(err, ErrAckTimeout) {
 				return nil, notSent(ctx, err)
 			}
 			dead = conn // ended before the packet was written: wait for the next
@@ -455,10 +530,16 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		// Sent: from here on the server may process it.
 		select {
 		case res := <-ch:
-			return res.args, res.err
+			if res.err != nil {
+				return res.args, timedOut(res.err)
+			}
+			return res.args, nil
 		case <-ctx.Done():
 			c.dropAck(id)
 			return nil, ctx.Err()
+		case <-expire:
+			c.dropAck(id)
+			return nil, &ackTimeoutError{}
 		}
 	}
 }
@@ -595,6 +676,10 @@ func (c *Client) dialOptions(ctx context.Context) (engineio.DialOptions, error) 
 		HTTPClient: c.opts.HTTPClient,
 		TLSConfig:  c.opts.TLSConfig,
 		MaxPayload: c.opts.MaxPayload,
+		// The manager reads the transport itself: one goroutine per
+		// connection, and an ack goes from the network to its waiting
+		// caller without a hand-off.
+		DirectRead: true,
 	}, nil
 }
 
@@ -642,6 +727,28 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 		return failed(err)
 	}
 	defer conn.Close()
+	// The manager reads the transport directly, so nothing but the end of
+	// the transport interrupts its read: when the run ends (Close, or
+	// Connect's ctx), close the transport, gracefully, telling the server
+	// first if the namespace is connected on it. The manager then sees the
+	// read fail with r.ctx ended, and waits here for the closer before the
+	// session returns.
+	closerDone := make(chan struct{})
+	stopCloser := context.AfterFunc(r.ctx, func() {
+		defer close(closerDone)
+		c.mu.Lock()
+		joined := c.conn == conn
+		c.mu.Unlock()
+		if joined {
+			c.queueDisconnect(conn)
+		}
+		_ = conn.Close()
+	})
+	defer func() {
+		if !stopCloser() {
+			<-closerDone
+		}
+	}()
 	if attempt > 0 {
 		c.hook(r, "OnReconnect", func() { callInt(c.opts.OnReconnect, attempt) })
 	}
@@ -656,7 +763,11 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 	dec := Decoder{MaxAttachments: c.opts.MaxAttachments}
 	connected := false
 	var early []*Packet
-	readCtx := dctx
+	// Until the CONNECT reply, reads are bounded by the attempt's timeout
+	// (a direct read whose ctx ends drops the transport, which fails the
+	// attempt anyway). Then by nothing: a ctx that can end costs a
+	// registration per read, and the closer above ends them when needed.
+	readCtx := context.Context(dctx)
 	for {
 		m, err := conn.Read(readCtx)
 		if err != nil {
@@ -716,7 +827,8 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			c.setState(stateConnected, nil)
 			c.mu.Unlock()
 			connected = true
-			readCtx = r.ctx
+			readCtx = context.Background()
+			cancel() // the attempt's timeout is over: let its timer and context go
 			c.log.Debug("socketio: connected", "sid", reply.SID)
 			for _, e := range early {
 				c.dispatch(r, conn, e)
@@ -794,15 +906,20 @@ func (c *Client) disconnected(r *run, reason string, err error) {
 // closeConnected ends an established connection after Close: tells the
 // server, fails pending acks and reports "io client disconnect".
 func (c *Client) closeConnected(r *run, conn *engineio.Conn) {
-	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
-		_ = conn.Queue(p...)
-	}
+	c.queueDisconnect(conn) // unless the closer has already closed conn
 	_ = conn.Close()
 	c.mu.Lock()
 	c.conn = nil
 	c.failAcks(&DisconnectError{Reason: ReasonClientDisconnect, Err: ErrClosed})
 	c.mu.Unlock()
 	c.disconnected(r, ReasonClientDisconnect, nil)
+}
+
+// queueDisconnect queues a DISCONNECT packet for the namespace on conn.
+func (c *Client) queueDisconnect(conn *engineio.Conn) {
+	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
+		_ = conn.Queue(p...)
+	}
 }
 
 func (c *Client) dispatch(r *run, conn *engineio.Conn, p *Packet) {

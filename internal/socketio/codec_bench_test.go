@@ -137,3 +137,32 @@ func BenchmarkDecodeTypedJSONOnly(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodeEventRawMessage and BenchmarkEncodeEventRawJSON are what
+// the root Socket's calls do to an argument it encoded itself: pass it as
+// a json.RawMessage (validated and compacted again by encoding/json) or as
+// a RawJSON (appended as is).
+func BenchmarkEncodeEventRawMessage(b *testing.B) {
+	raw, _ := json.Marshal(benchParams)
+	benchEncodeEvent(b, json.RawMessage(raw))
+}
+
+func BenchmarkEncodeEventRawJSON(b *testing.B) {
+	raw, _ := json.Marshal(benchParams)
+	benchEncodeEvent(b, RawJSON(raw))
+}
+
+func benchEncodeEvent(b *testing.B, arg any) {
+	b.ReportAllocs()
+	id := uint64(1234)
+	for b.Loop() {
+		data, att, err := EncodeArgs("message:send", arg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := &Packet{Type: PacketEvent, Namespace: "/", ID: &id, Data: data, Attachments: att}
+		if _, err := p.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

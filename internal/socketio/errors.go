@@ -55,6 +55,11 @@ var (
 	ErrConnectTimeout = errors.New("socketio: connect timeout")
 	// ErrReservedEvent is returned when emitting a reserved event name.
 	ErrReservedEvent = errors.New("socketio: reserved event name")
+	// ErrAckTimeout is matched by the error of EmitWithAckTimeout when its
+	// timeout passed first. That error also matches
+	// context.DeadlineExceeded, as the error of a ctx with that timeout
+	// would.
+	ErrAckTimeout = errors.New("socketio: no ack within the timeout")
 	// ErrWouldDeadlock is returned by a call made from inside a hook that
 	// would have to wait for the read goroutine running that very hook (for
 	// example EmitWithAck, or Emit while disconnected).
@@ -126,6 +131,26 @@ func (e *DisconnectError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrDisconnected.
 func (e *DisconnectError) Is(target error) bool { return target == ErrDisconnected }
+
+// ackTimeoutError is the error of EmitWithAckTimeout when its timeout
+// passed; err is what the call had seen then, if anything.
+type ackTimeoutError struct{ err error }
+
+func (e *ackTimeoutError) Error() string {
+	if e.err == nil {
+		return ErrAckTimeout.Error()
+	}
+	return ErrAckTimeout.Error() + ": " + e.err.Error()
+}
+
+func (e *ackTimeoutError) Unwrap() error { return e.err }
+
+func (e *ackTimeoutError) Is(target error) bool {
+	return target == ErrAckTimeout || target == context.DeadlineExceeded
+}
+
+// Timeout reports true, as context.DeadlineExceeded does.
+func (e *ackTimeoutError) Timeout() bool { return true }
 
 // notSentError marks an error of Emit or EmitWithAck reported before the
 // packet left: it matches err and ErrNotSent, with err's message.

@@ -180,6 +180,11 @@ func TestGoRefusedCredentials(t *testing.T) {
 	if !strings.Contains(err.Error(), "invalid credentials") {
 		t.Fatalf("message missing: %v", err)
 	}
+	// Connect returns as the client stops; the hook is called just after.
+	for end := time.Now().Add(2 * time.Second); connErrs.Load() == 0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // no second call (no reconnection)
 	if n := connErrs.Load(); n != 1 {
 		t.Fatalf("OnConnectError called %d times", n)
 	}

@@ -302,3 +302,67 @@ func TestEncodeArgsErrors(t *testing.T) {
 		t.Error("cycle: want error")
 	}
 }
+
+func TestEncodeArgsRawJSONIsAppendedVerbatim(t *testing.T) {
+	// Deliberately not compact, so that any re-encoding would show.
+	const raw = `{ "a" : [1, 2],  "b" : "<&>" }`
+	data, att, err := EncodeArgs("ev", RawJSON(raw), RawJSON(nil), RawJSON(`7`))
+	if err != nil || len(att) != 0 {
+		t.Fatal(err, att)
+	}
+	if want := `["ev",` + raw + `,null,7]`; string(data) != want {
+		t.Fatalf("got  %s\nwant %s", data, want)
+	}
+	// A json.RawMessage is still validated and compacted.
+	data, _, err = EncodeArgs("ev", json.RawMessage(raw))
+	if err != nil || string(data) != `["ev",{"a":[1,2],"b":"<&>"}]` {
+		t.Fatalf("RawMessage: %s %v", data, err)
+	}
+	if _, _, err := EncodeArgs("ev", json.RawMessage(`{"a":`)); err == nil {
+		t.Fatal("invalid RawMessage accepted")
+	}
+	// Nested, a RawJSON is encoded like a json.RawMessage (checked), and
+	// is never taken for binary data although it is a []byte.
+	data, att, err = EncodeArgs(map[string]any{"r": RawJSON(raw)}, []RawJSON{RawJSON(`1`)})
+	if err != nil || len(att) != 0 {
+		t.Fatal(err, att)
+	}
+	if string(data) != `[{"r":{"a":[1,2],"b":"<&>"}},[1]]` {
+		t.Fatalf("nested: %s", data)
+	}
+	if _, _, err := EncodeArgs(map[string]any{"r": RawJSON(`{"a":`)}); err == nil {
+		t.Fatal("invalid nested RawJSON accepted")
+	}
+	// Through a packet, as EmitWithAck sends it.
+	p, err := EventPacket("/", NewID(3), "message:send", RawJSON(`{"id":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := p.Encode()
+	if err != nil || len(msgs) != 1 || string(msgs[0].Data) != `23["message:send",{"id":"x"}]` {
+		t.Fatalf("packet: %v %v", msgs, err)
+	}
+}
+
+func TestEncodeArgsMatchesEncodingJSON(t *testing.T) {
+	// Arguments are encoded one by one; the array must be what
+	// encoding/json makes of them together (without HTML escaping).
+	vals := []any{"msg", map[string]int{"b": 2, "a": 1}, []any{nil, true, "x\u2028y"}, 1e21, "\xff",
+		json.RawMessage(` [1, 2] `), json.Number("12"), struct {
+			A *int `json:"a,omitempty"`
+			B any
+		}{}, nil}
+	data, _, err := EncodeArgs(vals...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(vals); err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSuffix(buf.String(), "\n"); string(data) != want {
+		t.Fatalf("got  %s\nwant %s", data, want)
+	}
+}
