@@ -602,8 +602,13 @@ func TestGoServerEmitWithAckToClient(t *testing.T) {
 		t.Fatalf("ack %s", args)
 	}
 	// A pending server-side ack fails when the client goes away.
+	// The client closes only once the event has reached it, so the ack is
+	// pending (not refused as unsendable) when the connection goes.
 	done := make(chan error, 1)
-	c2 := newTestClient(t, gs.URL, ClientOptions{})
+	received := make(chan struct{})
+	c2 := newTestClient(t, gs.URL, ClientOptions{
+		OnEventWithAck: func(string, []json.RawMessage, func(...any) error) { close(received) },
+	})
 	if err := c2.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -612,6 +617,11 @@ func TestGoServerEmitWithAckToClient(t *testing.T) {
 		_, err := so2.EmitWithAck(ctx, "no-answer")
 		done <- err
 	}()
+	select {
+	case <-received:
+	case <-ctx.Done():
+		t.Fatal("the event never reached the client")
+	}
 	_ = c2.Close()
 	if err := <-done; !errors.Is(err, ErrDisconnected) {
 		t.Fatalf("pending server ack: %v", err)
