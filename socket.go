@@ -142,11 +142,8 @@ type Socket struct {
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
-	startOnce  sync.Once
-	started    atomic.Bool
 	workers    workers       // the connector and the backfiller, while they have work
-	dispDone   chan struct{} // closed when the dispatcher has exited
-	dispGID    atomic.Uint64 // the dispatcher's goroutine id
+	dispGID    atomic.Uint64 // the running dispatcher's goroutine id
 
 	mu            sync.Mutex
 	state         State
@@ -220,7 +217,6 @@ func newSocket(cfg socketConfig) *Socket {
 		log:        cfg.common.logger.With(slog.String("component", "messaging.socket")),
 		base:       base,
 		cancelBase: cancel,
-		dispDone:   make(chan struct{}),
 		changed:    make(chan struct{}),
 		token:      cfg.common.token,
 		apiKey:     cfg.common.apiKey,
@@ -354,15 +350,14 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 		slog.String("from", prev.String()), slog.String("to", next.String()), slog.String("reason", reason))
 }
 
-// start starts the dispatcher, once. The connector and the backfiller
-// start on demand and end when they run out of work: the connector once a
-// new connection has rejoined its rooms, the backfiller when no fetch is
-// left.
+// start lets the dispatcher run: from now on, whatever is queued for the
+// handlers starts it (before, events queue up but no handler runs). The
+// socket's goroutines all start on demand and end when they run out of
+// work: the dispatcher once its queue has stayed empty for dispatchLinger,
+// the connector once a new connection has rejoined its rooms, the
+// backfiller when no fetch is left.
 func (s *Socket) start() {
-	s.startOnce.Do(func() {
-		s.started.Store(true)
-		go s.dispatch()
-	})
+	s.q.start(s.dispatch)
 }
 
 // workers starts the connector and the backfiller, and lets Close wait for
@@ -484,8 +479,8 @@ func (s *Socket) Close() error {
 	_ = s.sio.Close()
 	s.q.close()
 	s.workers.stop()
-	if s.started.Load() && !s.inDispatcher() {
-		<-s.dispDone
+	if !s.inDispatcher() {
+		s.q.waitStopped()
 	}
 	return nil
 }

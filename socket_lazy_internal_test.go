@@ -1,11 +1,12 @@
 package messaging
 
-// The socket's goroutines run only while they have work (connector,
-// backfiller). These tests hand them work at the moment they
+// The socket's goroutines run only while they have work (dispatcher,
+// connector, backfiller). These tests hand them work at the moment they
 // decide to stop, over and over: a lost wake-up leaves work behind, and
 // the test times out waiting for it.
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +56,105 @@ func waitFor[T any](t *testing.T, ch <-chan T, format string, args ...any) T {
 		t.Fatalf(format, args...)
 		panic("unreachable")
 	}
+}
+
+func TestDispatcherWorkArrivingAsItStops(t *testing.T) {
+	u := newUnitSocket(t, false)
+	u.q.mu.Lock()
+	u.q.linger = 0 // stop as soon as the queue is empty: as many stops as possible
+	u.q.mu.Unlock()
+
+	var (
+		busy    atomic.Bool
+		mu      sync.Mutex
+		got     = make(map[int][]int) // producer → items in handling order
+		runners = make(map[uint64]bool)
+		handled = make(chan int, 100)
+	)
+	u.OnError(func(err error) {
+		if !busy.CompareAndSwap(false, true) {
+			t.Error("two handlers ran at once")
+		}
+		defer busy.Store(false)
+		var p, i int
+		_, serr := fmt.Sscanf(err.Error(), "%d %d", &p, &i)
+		require.NoError(t, serr)
+		mu.Lock()
+		got[p] = append(got[p], i)
+		runners[goid.Get()] = true
+		mu.Unlock()
+		handled <- p
+	})
+	push := func(p, i int) { u.q.pushControl(item{kind: itemError, err: fmt.Errorf("%d %d", p, i)}) }
+
+	// One item at a time: each one is queued as the dispatcher that
+	// handled the one before is stopping, or has stopped, or is about to.
+	// Nothing else would come to pick up an item left behind.
+	const rounds = 2000
+	for i := range rounds {
+		push(0, i)
+		waitFor(t, handled, "item %d never handled: queued as a dispatcher stopped, and left behind", i)
+		jitter()
+	}
+
+	// Producers at once: handlers one at a time, each producer's items in
+	// its order.
+	const producers, per = 4, 300
+	var wg sync.WaitGroup
+	for p := 1; p <= producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				push(p, i)
+				jitter()
+			}
+		}()
+	}
+	for i := range producers * per {
+		waitFor(t, handled, "%d of %d items handled", i, producers*per)
+	}
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for p := range producers + 1 {
+		want := per
+		if p == 0 {
+			want = rounds
+		}
+		require.Len(t, got[p], want)
+		for i, v := range got[p] {
+			require.Equal(t, i, v, "producer %d: out of order", p)
+		}
+	}
+	assert.Greater(t, len(runners), rounds/10, "dispatchers started (the test did not make them stop)")
+	t.Logf("%d items on %d dispatcher goroutines", rounds+producers*per, len(runners))
+	eventually(t, func() bool {
+		u.q.mu.Lock()
+		defer u.q.mu.Unlock()
+		return !u.q.running
+	}, "the dispatcher did not stop once idle")
+}
+
+func TestDispatcherLingersThenStops(t *testing.T) {
+	u := newUnitSocket(t, false)
+	got := make(chan uint64, 10)
+	u.OnError(func(error) { got <- goid.Get() })
+	running := func() bool {
+		u.q.mu.Lock()
+		defer u.q.mu.Unlock()
+		return u.q.running
+	}
+	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	first := <-got
+	// Work well within the linger finds the same dispatcher.
+	time.Sleep(dispatchLinger / 10)
+	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	assert.Equal(t, first, <-got, "a new dispatcher started within dispatchLinger")
+	eventually(t, func() bool { return !running() }, "the dispatcher did not stop")
+	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	assert.NotEqual(t, first, <-got, "work after the dispatcher stopped must start another")
 }
 
 // backfillStub serves an empty history and records the goroutines that
@@ -209,4 +309,40 @@ func TestConnectorWorkArrivingAsItStops(t *testing.T) {
 	}, "the connector did not stop")
 	assert.Greater(t, restarts, rounds/10, "connector starts (the test did not make it stop)")
 	t.Logf("the connector started %d times for %d connections", restarts, rounds+1001)
+}
+
+// TestCloseStopsLazyWorkers closes sockets at random moments of their
+// workers' lives; Close must neither hang nor leave a goroutine behind
+// (goleak checks the latter at the end of the package).
+func TestCloseStopsLazyWorkers(t *testing.T) {
+	stub := newBackfillStub(t)
+	for range 200 {
+		b := stub.socket(t)
+		for range rand.IntN(5) {
+			b.bf.push(fetchReq{c: &convState{id: unitConv}, from: unitT0})
+		}
+		b.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+		b.onConnect()
+		jitter()
+		done := make(chan struct{})
+		go func() {
+			_ = b.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close hung")
+		}
+		b.q.mu.Lock()
+		running := b.q.running
+		b.q.mu.Unlock()
+		b.bf.mu.Lock()
+		bfRunning := b.bf.running
+		b.bf.mu.Unlock()
+		b.mu.Lock()
+		connRunning := b.connRunning
+		b.mu.Unlock()
+		require.False(t, running || bfRunning || connRunning, "a worker still runs after Close")
+	}
 }
