@@ -65,6 +65,7 @@ func (b *backfiller) next() (fetchReq, bool) {
 	defer b.mu.Unlock()
 	if len(b.reqs) == 0 {
 		b.running = false
+		b.reqs = nil
 		return fetchReq{}, false
 	}
 	r := b.reqs[0]

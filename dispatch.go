@@ -226,6 +226,7 @@ func (q *eventQueue) next(idle *idleWait) (it item, ok, closed bool) {
 		if idle == nil {
 			q.running = false
 			q.stopped.Broadcast()
+			q.items = nil // an idle socket keeps no buffer (cap × 200 bytes)
 			return item{}, false, false
 		}
 		if !idle.armed {
