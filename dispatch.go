@@ -267,6 +267,16 @@ func (q *eventQueue) done() {
 	q.mu.Unlock()
 }
 
+// handOff marks stopped a dispatcher that ended in a handler, and starts
+// another if there is work (or the clean-up after close) left.
+func (q *eventQueue) handOff() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.running = false
+	q.stopped.Broadcast()
+	q.kickLocked()
+}
+
 // waitStopped waits until no dispatcher runs. After close, that is for
 // good: no new one can start.
 func (q *eventQueue) waitStopped() {
@@ -315,12 +325,24 @@ func (s *Socket) dispatch() {
 	me := goid.Get()
 	s.dispGID.Store(me)
 	idle := new(idleWait)
+	stopped := false
+	defer func() {
+		if !stopped {
+			// A handler called runtime.Goexit (t.FailNow does): hand the
+			// queue on, so that the rest is handled and Close does not
+			// wait for this goroutine forever.
+			s.dispGID.CompareAndSwap(me, 0)
+			idle.stop()
+			s.q.handOff()
+		}
+	}()
 	for {
 		it, ok, closed := s.q.next(idle)
 		if ok {
 			s.handle(it)
 			continue
 		}
+		stopped = true
 		// A dispatcher started since next may have stored its id already;
 		// until this one clears its own, its id matches this goroutine only.
 		s.dispGID.CompareAndSwap(me, 0)

@@ -157,6 +157,34 @@ func TestDispatcherLingersThenStops(t *testing.T) {
 	assert.NotEqual(t, first, <-got, "work after the dispatcher stopped must start another")
 }
 
+// TestDispatcherHandlerGoexit: a handler that ends its goroutine (as
+// t.FailNow does) neither stops the later handlers nor makes Close wait
+// forever.
+func TestDispatcherHandlerGoexit(t *testing.T) {
+	// Closed by the test itself, not at cleanup: a Close that hangs fails
+	// the test instead of hanging it.
+	u, err := NewSocket(WithEndpoint("http://127.0.0.1:1"))
+	require.NoError(t, err)
+	u.start()
+	got := make(chan error, 2)
+	u.OnError(func(err error) {
+		if err == errBackfillStuck {
+			runtime.Goexit()
+		}
+		got <- err
+	})
+	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	u.q.pushControl(item{kind: itemError, err: ErrSlowConsumer})
+	assert.Equal(t, ErrSlowConsumer, waitFor(t, got, "the handler after the one that called Goexit never ran"))
+	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	closed := make(chan struct{})
+	go func() {
+		_ = u.Close()
+		close(closed)
+	}()
+	waitFor(t, closed, "Close hung after a handler called Goexit")
+}
+
 // backfillStub serves an empty history and records the goroutines that
 // fetch it.
 type backfillStub struct {
