@@ -11,7 +11,8 @@ import (
 // The backfiller fetches missed messages over REST, one request at a time
 // on its own goroutine, and hands each page to the dispatcher, waiting for
 // it to be delivered before fetching the next: a long outage costs
-// requests, not memory.
+// requests, not memory. The goroutine runs only while requests are queued:
+// push starts it, and it returns when it finds the queue empty.
 
 const (
 	// backfillPage is how many new messages each history request asks for.
@@ -34,30 +35,37 @@ type fetchReq struct {
 }
 
 type backfiller struct {
-	s    *Socket
-	mu   sync.Mutex
-	reqs []fetchReq
-	wake chan struct{}
+	s       *Socket
+	mu      sync.Mutex
+	reqs    []fetchReq
+	running bool // a goroutine runs run
 }
 
 func newBackfiller(s *Socket) *backfiller {
-	return &backfiller{s: s, wake: make(chan struct{}, 1)}
+	return &backfiller{s: s}
 }
 
+// push queues a fetch, and starts the goroutine unless it runs. The
+// goroutine decides to return under mu too (in next), so a request pushed
+// while it is returning is not lost: either next finds it, or next ran
+// first, cleared running, and push starts a new goroutine.
 func (b *backfiller) push(r fetchReq) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.reqs = append(b.reqs, r)
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	if !b.running {
+		b.running = b.s.workers.start(b.run)
 	}
 }
 
+// next takes the oldest request; when there is none it reports false and
+// marks the goroutine, which must then return, as stopped.
 func (b *backfiller) next() (fetchReq, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.reqs) == 0 {
+		b.running = false
+		b.reqs = nil
 		return fetchReq{}, false
 	}
 	r := b.reqs[0]
@@ -65,20 +73,21 @@ func (b *backfiller) next() (fetchReq, bool) {
 	return r, true
 }
 
-// run is the backfill goroutine; it ends at Close.
+// run is the backfill goroutine: it fetches until the queue is empty or
+// the socket closes.
 func (b *backfiller) run() {
-	done := b.s.base.Done()
 	for {
-		select {
-		case <-done:
+		r, ok := b.next()
+		if !ok {
 			return
-		case <-b.wake:
 		}
-		for {
-			r, ok := b.next()
-			if !ok || b.fetch(r) != nil {
-				break
-			}
+		if b.fetch(r) != nil {
+			// Closing: Close waits for this goroutine, and nothing starts
+			// another (workers refuses). Leave the rest queued.
+			b.mu.Lock()
+			b.running = false
+			b.mu.Unlock()
+			return
 		}
 	}
 }

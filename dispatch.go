@@ -20,6 +20,14 @@ import (
 // errors and backfilled history travel through the same queue, so that
 // handlers see everything in one order. Only server events count against
 // the queue's bound; the rest is small and must not be lost.
+//
+// The dispatcher runs only while there is work: an item queued while none
+// runs starts one, and it returns once the queue has stayed empty for
+// dispatchLinger. Both decisions are made under the queue's lock, and the
+// running flag makes sure at most one dispatcher exists at a time (the
+// next one starts only after the last one gave up the queue), so handlers
+// still run one at a time, in queue order, and the delivery state still
+// has one owner at a time, handed over under the lock.
 
 type itemKind int
 
@@ -65,19 +73,57 @@ type eventQueue struct {
 	lost          map[string]time.Time // conversation → oldest message dropped
 	recoverQueued bool
 	closed        bool
-	wake          chan struct{}
+
+	dispatch func()        // the dispatcher's body; nil until start
+	running  bool          // a dispatcher goroutine owns the queue
+	taken    uint64        // items the dispatchers took
+	linger   time.Duration // dispatchLinger (tests shorten it)
+	wake     chan struct{} // wakes a running dispatcher waiting for items
+	stopped  sync.Cond     // broadcast when running turns false
 }
 
+// dispatchLinger is how long a dispatcher waits for more work before it
+// returns. Starting one costs several times what waking one does (most
+// of it reading its goroutine id, which Close needs), so a socket that
+// receives events more often than this keeps its dispatcher, and one that
+// falls idle loses it soon after.
+const dispatchLinger = 100 * time.Millisecond
+
 func newEventQueue(max int) *eventQueue {
-	return &eventQueue{max: max, wake: make(chan struct{}, 1)}
+	q := &eventQueue{max: max, linger: dispatchLinger, wake: make(chan struct{}, 1)}
+	q.stopped.L = &q.mu
+	return q
+}
+
+// start lets the dispatcher run, from now on whenever there is work for
+// it (and once at close, to clean up).
+func (q *eventQueue) start(dispatch func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dispatch == nil {
+		q.dispatch = dispatch
+		q.kickLocked()
+	}
+}
+
+// kickLocked wakes the dispatcher, or starts one if one may run, none runs
+// and there is something to do: items, or the final clean-up after close.
+func (q *eventQueue) kickLocked() {
+	switch {
+	case q.running:
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	case q.dispatch != nil && (q.head < len(q.items) || q.closed):
+		q.running = true
+		go q.dispatch()
+	}
 }
 
 func (q *eventQueue) appendLocked(it item) {
 	q.items = append(q.items, it)
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.kickLocked()
 }
 
 // pushEvent queues a server event, or drops it when the queue is full:
@@ -123,39 +169,122 @@ func (q *eventQueue) pushControl(it item) {
 	}
 }
 
-// pop returns the next item, waiting for one; false once the queue is
-// closed and drained.
-func (q *eventQueue) pop() (item, bool) {
-	for {
-		q.mu.Lock()
-		if q.head < len(q.items) {
-			it := q.items[q.head]
-			q.items[q.head] = item{}
-			q.head++
-			switch {
-			case q.head == len(q.items):
-				q.items, q.head = q.items[:0], 0
-			case q.head >= 1024 && 2*q.head >= len(q.items):
-				n := copy(q.items, q.items[q.head:])
-				clear(q.items[n:])
-				q.items, q.head = q.items[:n], 0
-			}
-			if it.kind == itemEvent {
-				q.events--
-				if q.overflow && q.events <= q.max/2 {
-					q.overflow = false // the episode is over
-				}
-			}
-			q.mu.Unlock()
-			return it, true
-		}
-		closed := q.closed
-		q.mu.Unlock()
-		if closed {
-			return item{}, false
-		}
-		<-q.wake
+// idleWait is a dispatcher's clock for dispatchLinger. Its timer is armed
+// once per period, not each time the queue runs empty, and the dispatcher
+// waits on wake alone, as it would without it: when the timer rings it
+// sends a wake-up, and the dispatcher returns if it took nothing during
+// the period. Its fields are guarded by q.mu.
+type idleWait struct {
+	t     *time.Timer
+	armed bool   // t runs
+	rang  bool   // t rang since it was armed
+	mark  uint64 // q.taken when it was armed
+}
+
+func (w *idleWait) arm(q *eventQueue) {
+	w.armed, w.rang, w.mark = true, false, q.taken
+	if w.t != nil {
+		w.t.Reset(q.linger)
+		return
 	}
+	w.t = time.AfterFunc(q.linger, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		w.rang = true
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	})
+}
+
+func (w *idleWait) stop() {
+	if w.t != nil {
+		w.t.Stop()
+	}
+}
+
+// next returns the next item for the dispatcher, waiting for one for
+// between one and two dispatchLingers (nil idle: not at all). When none
+// comes it reports false, and the dispatcher must return: if the queue is
+// open, next has marked the dispatcher stopped, under the lock every push
+// takes, so the next push starts a new one; if it is closed, closed is
+// true and the dispatcher, still marked running, cleans up and calls done.
+func (q *eventQueue) next(idle *idleWait) (it item, ok, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.head == len(q.items) {
+		if q.closed {
+			return item{}, false, true
+		}
+		if idle != nil && idle.rang {
+			idle.armed = false
+			if q.taken == idle.mark {
+				idle = nil // a whole period without work
+			}
+		}
+		if idle == nil {
+			q.running = false
+			q.stopped.Broadcast()
+			q.items = nil // an idle socket keeps no buffer (cap × 200 bytes)
+			return item{}, false, false
+		}
+		if !idle.armed {
+			idle.arm(q)
+		}
+		// Whatever is queued from now on sends a wake-up (kickLocked sees
+		// running), which the buffer of wake keeps until it is read.
+		q.mu.Unlock()
+		<-q.wake
+		q.mu.Lock()
+	}
+	q.taken++
+	it = q.items[q.head]
+	q.items[q.head] = item{}
+	q.head++
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head >= 1024 && 2*q.head >= len(q.items):
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	if it.kind == itemEvent {
+		q.events--
+		if q.overflow && q.events <= q.max/2 {
+			q.overflow = false // the episode is over
+		}
+	}
+	return it, true, false
+}
+
+// done marks the dispatcher's end after close.
+func (q *eventQueue) done() {
+	q.mu.Lock()
+	q.running = false
+	q.stopped.Broadcast()
+	q.mu.Unlock()
+}
+
+// handOff marks stopped a dispatcher that ended in a handler, and starts
+// another if there is work (or the clean-up after close) left.
+func (q *eventQueue) handOff() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.running = false
+	q.stopped.Broadcast()
+	q.kickLocked()
+}
+
+// waitStopped waits until no dispatcher runs. After close, that is for
+// good: no new one can start.
+func (q *eventQueue) waitStopped() {
+	q.mu.Lock()
+	for q.running {
+		q.stopped.Wait()
+	}
+	q.mu.Unlock()
 }
 
 // takeLost returns and forgets the conversations with dropped messages.
@@ -186,27 +315,45 @@ func (q *eventQueue) close() {
 		}
 	}
 	q.items, q.head, q.events = keep, 0, 0
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.kickLocked() // the final state change, and the clean-up
 }
 
-// dispatch is the dispatcher goroutine.
+// dispatch is the body of a dispatcher goroutine: it runs the handlers of
+// what is queued, and returns once the queue has stayed empty for
+// dispatchLinger, or is closed and drained.
 func (s *Socket) dispatch() {
-	defer close(s.dispDone)
-	s.dispGID.Store(goid.Get())
+	me := goid.Get()
+	s.dispGID.Store(me)
+	idle := new(idleWait)
+	stopped := false
 	defer func() {
-		for _, c := range s.d.convs {
-			c.stopGapTimer()
+		if !stopped {
+			// A handler called runtime.Goexit (t.FailNow does): hand the
+			// queue on, so that the rest is handled and Close does not
+			// wait for this goroutine forever.
+			s.dispGID.CompareAndSwap(me, 0)
+			idle.stop()
+			s.q.handOff()
 		}
 	}()
 	for {
-		it, ok := s.q.pop()
-		if !ok {
-			return
+		it, ok, closed := s.q.next(idle)
+		if ok {
+			s.handle(it)
+			continue
 		}
-		s.handle(it)
+		stopped = true
+		// A dispatcher started since next may have stored its id already;
+		// until this one clears its own, its id matches this goroutine only.
+		s.dispGID.CompareAndSwap(me, 0)
+		if closed {
+			idle.stop()
+			for _, c := range s.d.convs {
+				c.stopGapTimer()
+			}
+			s.q.done()
+		}
+		return
 	}
 }
 

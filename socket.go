@@ -142,12 +142,8 @@ type Socket struct {
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
-	startOnce  sync.Once
-	started    atomic.Bool
-	wg         sync.WaitGroup // connector and backfill worker
-	dispDone   chan struct{}  // closed when the dispatcher has exited
-	dispGID    atomic.Uint64  // the dispatcher's goroutine id
-	connNotify chan struct{}  // wakes the connector after a (re)connection
+	workers    workers       // the connector and the backfiller, while they have work
+	dispGID    atomic.Uint64 // the running dispatcher's goroutine id
 
 	mu            sync.Mutex
 	state         State
@@ -158,6 +154,8 @@ type Socket struct {
 	genCtx        context.Context    // ends when connection gen ends
 	genCancel     context.CancelFunc // ends genCtx
 	sioUp         bool               // the namespace is connected (connection gen)
+	connRunning   bool               // a connector goroutine runs
+	connGen       uint64             // the last connection the connector took up
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
 	retryIn       time.Duration  // delay socketio scheduled before its next first attempt
@@ -219,8 +217,6 @@ func newSocket(cfg socketConfig) *Socket {
 		log:        cfg.common.logger.With(slog.String("component", "messaging.socket")),
 		base:       base,
 		cancelBase: cancel,
-		dispDone:   make(chan struct{}),
-		connNotify: make(chan struct{}, 1),
 		changed:    make(chan struct{}),
 		token:      cfg.common.token,
 		apiKey:     cfg.common.apiKey,
@@ -354,21 +350,54 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 		slog.String("from", prev.String()), slog.String("to", next.String()), slog.String("reason", reason))
 }
 
-// start starts the socket's own goroutines, once.
+// start lets the dispatcher run: from now on, whatever is queued for the
+// handlers starts it (before, events queue up but no handler runs). The
+// socket's goroutines all start on demand and end when they run out of
+// work: the dispatcher once its queue has stayed empty for dispatchLinger,
+// the connector once a new connection has rejoined its rooms, the
+// backfiller when no fetch is left.
 func (s *Socket) start() {
-	s.startOnce.Do(func() {
-		s.started.Store(true)
-		s.wg.Add(2)
-		go s.dispatch()
-		go func() {
-			defer s.wg.Done()
-			s.connector()
-		}()
-		go func() {
-			defer s.wg.Done()
-			s.bf.run()
-		}()
-	})
+	s.q.start(s.dispatch)
+}
+
+// workers starts the connector and the backfiller, and lets Close wait for
+// them.
+//
+// A WaitGroup's Add from zero must not race with its Wait. Every Add here
+// is made under mu while closed is false, and stop sets closed under mu
+// before it waits: an Add is either made before stop took mu (so before
+// Wait) or not at all. Done, called by goroutines ending on their own, may
+// run concurrently with Wait. mu is always taken last, under the lock that
+// guards the caller's own "running" flag (s.mu for the connector, the
+// backfiller's mu for the backfiller), and nothing is locked under it.
+type workers struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// start runs fn on a new goroutine and reports true, or reports false
+// once stop was called.
+func (w *workers) start(fn func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// stop refuses new goroutines and waits for those started to return.
+func (w *workers) stop() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.wg.Wait()
 }
 
 // Connect connects to the service and returns once the socket is
@@ -449,9 +478,9 @@ func (s *Socket) Close() error {
 	s.cancelBase()
 	_ = s.sio.Close()
 	s.q.close()
-	s.wg.Wait()
-	if s.started.Load() && !s.inDispatcher() {
-		<-s.dispDone
+	s.workers.stop()
+	if !s.inDispatcher() {
+		s.q.waitStopped()
 	}
 	return nil
 }
@@ -490,11 +519,13 @@ func (s *Socket) onConnect() {
 	s.gen++
 	s.genCtx, s.genCancel = context.WithCancel(s.base)
 	s.sioUp = true
-	s.mu.Unlock()
-	select {
-	case s.connNotify <- struct{}{}:
-	default:
+	// Under the lock the connector decides to return with: either it is
+	// still running and takes up this connection (it checks s.gen before
+	// returning), or it has returned and a new one starts here.
+	if !s.connRunning {
+		s.connRunning = s.workers.start(s.connector)
 	}
+	s.mu.Unlock()
 }
 
 func (s *Socket) onDisconnect(reason string, err error) {
@@ -571,14 +602,19 @@ func (s *Socket) onConnectError(err error) {
 // ---- the connector: rejoins rooms after every (re)connection, then lets
 // waiting calls through. ----
 
+// connector runs while a connection waits to be made ready: onConnect
+// starts it, and it returns once it has taken up the newest connection
+// (s.gen), deciding so under s.mu, the lock onConnect counts connections
+// and looks at connRunning under.
 func (s *Socket) connector() {
 	for {
-		select {
-		case <-s.base.Done():
-			return
-		case <-s.connNotify:
-		}
 		s.mu.Lock()
+		if s.connGen == s.gen || s.state == StateClosed {
+			s.connRunning = false
+			s.mu.Unlock()
+			return
+		}
+		s.connGen = s.gen
 		gen, gctx, up := s.gen, s.genCtx, s.sioUp
 		rooms := make(map[string]roomMode, len(s.rooms))
 		for id, m := range s.rooms {
@@ -587,7 +623,7 @@ func (s *Socket) connector() {
 		presence := s.presence
 		s.mu.Unlock()
 		if !up || s.rejoin(gctx, rooms, presence) != nil {
-			continue // lost again; the next connection wakes us
+			continue // lost again; a newer connection is taken up, if any
 		}
 		s.mu.Lock()
 		ready := s.gen == gen && s.sioUp && s.state != StateClosed

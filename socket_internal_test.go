@@ -209,7 +209,7 @@ func TestQueueOverflowEpisodes(t *testing.T) {
 			if n == 0 {
 				return
 			}
-			it, _ := q.pop()
+			it, _, _ := q.next(nil)
 			switch it.kind {
 			case itemEvent:
 				events++
@@ -232,8 +232,9 @@ func TestQueueOverflowEpisodes(t *testing.T) {
 	_, s, r = kinds()
 	assert.Equal(t, [2]int{1, 1}, [2]int{s, r})
 	q.close()
-	_, ok := q.pop()
+	_, ok, closed := q.next(nil)
 	assert.False(t, ok)
+	assert.True(t, closed)
 }
 
 func TestDeliveryHoldsEditsBehindHeldMessages(t *testing.T) {
