@@ -84,8 +84,10 @@
 //
 // Every method of [Client] and [Socket] is safe for concurrent use.
 //
-// A Socket runs handlers on one goroutine of its own, the dispatcher, one
-// handler at a time, in the order the events arrived; handlers registered
+// A Socket runs handlers on a goroutine of its own, the dispatcher, one
+// handler at a time, in the order the events arrived (an idle Socket lets
+// its dispatcher go and starts another for the next event, so handlers
+// never overlap but do not always run on the same goroutine); handlers registered
 // for the same event run in registration order. Connection changes
 // (OnStateChange, OnConnect, OnDisconnect, OnReconnecting, OnReconnect)
 // and OnError go through the same queue, so all handlers see one order. A
