@@ -2,7 +2,6 @@ package messaging
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,13 +44,17 @@ type commonConfig struct {
 	userAgent    string
 }
 
+// discardLogger is the default: it formats nothing, and a logger derived
+// from it with With allocates no handler of its own (one per Socket).
+var discardLogger = slog.New(slog.DiscardHandler)
+
 // defaultCommon fills the shared settings from the environment and the
 // package defaults.
 func defaultCommon() (commonConfig, error) {
 	c := commonConfig{
 		token:      os.Getenv(EnvToken),
 		apiKey:     os.Getenv(EnvAPIKey),
-		logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:     discardLogger,
 		httpClient: http.DefaultClient,
 		userAgent:  "messaging-go/" + Version,
 	}
