@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	messaging "github.com/symbia-labs/messaging-go"
+	"github.com/symbia-labs/messaging-go/internal/stacks"
 )
 
 // rootFrame starts a stack frame of a function of package messaging itself
@@ -22,15 +23,7 @@ var rootFrame = []byte("\ngithub.com/symbia-labs/messaging-go.")
 // the caller's own excepted. The connection's goroutines run in
 // internal/socketio and internal/engineio and are not counted.
 func socketGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	buf := stacks.All()
 	stacks := bytes.Split(buf, []byte("\n\n"))
 	count := 0
 	for _, st := range stacks[1:] { // the first is the caller's

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/stacks"
 )
 
 // Tests of the client's DirectRead mode: no reader goroutine, the
@@ -23,15 +24,7 @@ func dialDirect(t *testing.T, url string) *Conn {
 // connection in them (its address as the receiver of a conn method), apart
 // from the caller's.
 func goroutinesOf(c *Conn) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	buf := stacks.All()
 	recv := fmt.Sprintf("(%p", c.c) // as in "engineio.(*conn).readLoop(0xc000123400)"
 	var out []string
 	for i, g := range strings.Split(string(buf), "\n\n") {

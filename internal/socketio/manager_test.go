@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
+	"github.com/symbia-labs/messaging-go/internal/stacks"
 )
 
 // Tests of the manager goroutine reading the transport itself.
@@ -21,15 +21,7 @@ import (
 // goroutines of their own (engineio's readLoop as the entry function; a
 // server runs its readers on HTTP handler goroutines, not counted).
 func clientGoroutines(c *Client) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	buf := stacks.All()
 	self := fmt.Sprintf("socketio.(*Client).manage(%p", c)
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
