@@ -1,7 +1,6 @@
 package messaging
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -473,119 +472,6 @@ func (s *Socket) onEvent(event string, args []json.RawMessage) {
 		return
 	}
 	s.q.pushEvent(it)
-}
-
-// decodeEvent reads a server event. It reports false for an event the SDK
-// does not know (ignored, for forward compatibility); a known event with a
-// payload it cannot read is returned with an error matching ErrMalformed.
-func decodeEvent(event string, args []json.RawMessage) (item, bool) {
-	var raw json.RawMessage
-	if len(args) > 0 {
-		raw = bytes.TrimSpace(args[0])
-	}
-	ok := func(v any) (item, bool) { return item{kind: itemEvent, event: event, v: v}, true }
-	var err error
-	switch event {
-	case EventMessageNew, EventMessageUpdated:
-		var m Message
-		if err = decodeMessage(raw, &m); err == nil {
-			if m.ID != "" && m.ConversationID != "" {
-				return ok(&m)
-			}
-			err = errors.New("message without id or conversation_id")
-		}
-	case EventMessageDeleted:
-		var e MessageDeletedEvent
-		if err = decodeObject(raw, &e); err == nil {
-			if e.ID != "" {
-				return ok(e)
-			}
-			err = errors.New("no id")
-		}
-	case EventTypingStarted, EventTypingStopped:
-		var e TypingEvent
-		if err = decodeObject(raw, &e); err == nil {
-			if e.ConversationID != "" && e.UserID != "" {
-				return ok(e)
-			}
-			err = errors.New("no conversationId or userId")
-		}
-	case EventPresenceChanged:
-		var e PresenceEvent
-		if err = decodeObject(raw, &e); err == nil {
-			if e.UserID != "" {
-				return ok(e)
-			}
-			err = errors.New("no userId")
-		}
-	case EventParticipantOnline, EventParticipantOffline:
-		var e ParticipantEvent
-		if err = decodeObject(raw, &e); err == nil {
-			if e.ConversationID != "" && e.UserID != "" {
-				return ok(e)
-			}
-			err = errors.New("no conversationId or userId")
-		}
-	}
-	// The service broadcasts control events under any name the sender
-	// chose, even a name it uses itself: an object whose "event" field
-	// repeats the event's name is one.
-	if ce, isControl, cerr := decodeControl(event, raw); isControl {
-		if cerr != nil {
-			return item{kind: itemEvent, event: event, err: malformed(event+" event", cerr)}, true
-		}
-		return item{kind: itemEvent, event: event, v: ce}, true
-	}
-	if err != nil {
-		return item{kind: itemEvent, event: event, err: malformed(event+" event", err)}, true
-	}
-	return item{}, false
-}
-
-func decodeControl(event string, raw json.RawMessage) (ControlEvent, bool, error) {
-	if len(raw) == 0 || raw[0] != '{' {
-		return ControlEvent{}, false, nil
-	}
-	var probe struct {
-		Event json.RawMessage `json:"event"`
-	}
-	var name string
-	if json.Unmarshal(raw, &probe) != nil || json.Unmarshal(probe.Event, &name) != nil || name != event {
-		return ControlEvent{}, false, nil
-	}
-	var ce ControlEvent
-	if err := json.Unmarshal(raw, &ce); err != nil {
-		return ce, true, err
-	}
-	if ce.ConversationID == "" {
-		return ce, true, errors.New("no conversationId")
-	}
-	ce.Event = ControlEventName(controlKey(name))
-	return ce, true, nil
-}
-
-func decodeObject(raw json.RawMessage, v any) error {
-	if err := wantObject(raw); err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
-}
-
-// decodeMessage is decodeObject for a message row, calling Message's
-// UnmarshalJSON directly: json.Unmarshal would validate the whole row
-// first, and Message reads it strictly itself.
-func decodeMessage(raw json.RawMessage, m *Message) error {
-	if err := wantObject(raw); err != nil {
-		return err
-	}
-	return m.UnmarshalJSON(raw)
-}
-
-func wantObject(raw json.RawMessage) error {
-	if len(raw) == 0 || raw[0] != '{' {
-		return errors.New("payload is " + orUndefined(raw) + ", want an object")
-	}
-	return nil
 }
 
 // ---- delivery of messages: identity, order, backfill ----
