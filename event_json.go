@@ -13,22 +13,44 @@ import (
 
 // ---- events ----
 
+// event is a decoded server event: its name and the one payload its name
+// calls for, or the error that made a known event unreadable.
+type event struct {
+	name        string
+	err         error                // ErrMalformed: the payload could not be read
+	message     *Message             // message:new, message:updated
+	deleted     *MessageDeletedEvent // message:deleted
+	typing      *TypingEvent         // typing:started, typing:stopped
+	presence    *PresenceEvent       // presence:changed
+	participant *ParticipantEvent    // participant:online, participant:offline
+	control     *ControlEvent        // any control event
+}
+
+// newMessage returns the message of a message:new event, or nil.
+func (e *event) newMessage() *Message {
+	if e.name == EventMessageNew {
+		return e.message
+	}
+	return nil
+}
+
 // decodeEvent reads a server event. It reports false for an event the SDK
 // does not know (ignored, for forward compatibility); a known event with a
 // payload it cannot read is returned with an error matching ErrMalformed.
-func decodeEvent(event string, args []json.RawMessage) (item, bool) {
+func decodeEvent(name string, args []json.RawMessage) (event, bool) {
 	var raw json.RawMessage
 	if len(args) > 0 {
 		raw = bytes.TrimSpace(args[0])
 	}
-	ok := func(v any) (item, bool) { return item{kind: itemEvent, event: event, v: v}, true }
+	ev := event{name: name}
 	var err error
-	switch event {
+	switch name {
 	case EventMessageNew, EventMessageUpdated:
 		var m Message
 		if err = decodeMessage(raw, &m); err == nil {
 			if m.ID != "" && m.ConversationID != "" {
-				return ok(&m)
+				ev.message = &m
+				return ev, true
 			}
 			err = errors.New("message without id or conversation_id")
 		}
@@ -36,7 +58,8 @@ func decodeEvent(event string, args []json.RawMessage) (item, bool) {
 		var e MessageDeletedEvent
 		if err = decodeObject(raw, &e); err == nil {
 			if e.ID != "" {
-				return ok(e)
+				ev.deleted = &e
+				return ev, true
 			}
 			err = errors.New("no id")
 		}
@@ -44,7 +67,8 @@ func decodeEvent(event string, args []json.RawMessage) (item, bool) {
 		var e TypingEvent
 		if err = decodeObject(raw, &e); err == nil {
 			if e.ConversationID != "" && e.UserID != "" {
-				return ok(e)
+				ev.typing = &e
+				return ev, true
 			}
 			err = errors.New("no conversationId or userId")
 		}
@@ -52,7 +76,8 @@ func decodeEvent(event string, args []json.RawMessage) (item, bool) {
 		var e PresenceEvent
 		if err = decodeObject(raw, &e); err == nil {
 			if e.UserID != "" {
-				return ok(e)
+				ev.presence = &e
+				return ev, true
 			}
 			err = errors.New("no userId")
 		}
@@ -60,7 +85,8 @@ func decodeEvent(event string, args []json.RawMessage) (item, bool) {
 		var e ParticipantEvent
 		if err = decodeObject(raw, &e); err == nil {
 			if e.ConversationID != "" && e.UserID != "" {
-				return ok(e)
+				ev.participant = &e
+				return ev, true
 			}
 			err = errors.New("no conversationId or userId")
 		}
@@ -68,16 +94,19 @@ func decodeEvent(event string, args []json.RawMessage) (item, bool) {
 	// The service broadcasts control events under any name the sender
 	// chose, even a name it uses itself: an object whose "event" field
 	// repeats the event's name is one.
-	if ce, isControl, cerr := decodeControl(event, raw); isControl {
+	if ce, isControl, cerr := decodeControl(name, raw); isControl {
 		if cerr != nil {
-			return item{kind: itemEvent, event: event, err: malformed(event+" event", cerr)}, true
+			ev.err = malformed(name+" event", cerr)
+			return ev, true
 		}
-		return item{kind: itemEvent, event: event, v: ce}, true
+		ev.control = &ce
+		return ev, true
 	}
 	if err != nil {
-		return item{kind: itemEvent, event: event, err: malformed(event+" event", err)}, true
+		ev.err = malformed(name+" event", err)
+		return ev, true
 	}
-	return item{}, false
+	return event{}, false
 }
 
 func decodeControl(event string, raw json.RawMessage) (ControlEvent, bool, error) {

@@ -128,16 +128,16 @@ const (
 // the package documentation ("Concurrency" and "Delivery") for how
 // handlers run and what the socket guarantees across reconnections.
 type Socket struct {
-	cfg      socketConfig
-	endpoint string // for String and logs; holds no credentials
-	rest     *Client
-	sio      *socketio.Client
-	log      *slog.Logger
-	q        *eventQueue
-	h        socketHandlers
-	bf       *backfiller
-	d        *delivery
-	streams  streamTyping // the typing indicator its streams share (stream.go)
+	cfg        socketConfig
+	endpoint   string // for String and logs; holds no credentials
+	rest       *Client
+	sio        *socketio.Client
+	log        *slog.Logger
+	queue      *eventQueue // the handler queue (queue.go), run by the dispatcher (dispatcher.go)
+	h          socketHandlers
+	backfiller *backfiller  // fetches history for the delivery (backfill.go)
+	delivery   *delivery    // per-conversation delivery state (delivery.go)
+	streams    streamTyping // the typing indicator its streams share (stream.go)
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
@@ -226,9 +226,8 @@ func newSocket(cfg socketConfig) *Socket {
 	rc := cfg.common
 	rc.errorHandler = nil
 	s.rest = newClientFromConfig(clientConfig{common: rc, retry: DefaultRetryPolicy()})
-	s.q = newEventQueue(cfg.queueSize)
-	s.bf = newBackfiller(s)
-	s.d = newDelivery(s)
+	s.queue = newEventQueue(cfg.queueSize)
+	s.initDelivery()
 
 	header := http.Header{}
 	if ua := cfg.common.userAgent; ua != "" {
@@ -342,7 +341,7 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 	s.state = next
 	close(s.changed)
 	s.changed = make(chan struct{})
-	s.q.pushControl(item{kind: itemState, change: StateChange{
+	s.queue.pushControl(item{kind: itemState, change: StateChange{
 		Previous: prev, Current: next, Reason: reason, Err: err, RetryIn: retryIn,
 	}})
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "messaging: socket state",
@@ -356,7 +355,7 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 // the connector once a new connection has rejoined its rooms, the
 // backfiller when no fetch is left.
 func (s *Socket) start() {
-	s.q.start(s.dispatch)
+	s.queue.start(s.dispatch)
 }
 
 // workers starts the connector and the backfiller, and lets Close wait for
@@ -476,10 +475,10 @@ func (s *Socket) Close() error {
 	s.mu.Unlock()
 	s.cancelBase()
 	_ = s.sio.Close()
-	s.q.close()
+	s.queue.close()
 	s.workers.stop()
 	if !s.inDispatcher() {
-		s.q.waitStopped()
+		s.queue.waitStopped()
 	}
 	return nil
 }
@@ -551,7 +550,7 @@ func (s *Socket) onDisconnect(reason string, err error) {
 	} else {
 		s.setStateLocked(StateDisconnected, cause, reason, 0)
 	}
-	s.q.pushControl(item{kind: itemLost})
+	s.queue.pushControl(item{kind: itemLost})
 }
 
 // onReconnectScheduled records the delay of the first attempt after a lost
@@ -565,7 +564,7 @@ func (s *Socket) onReconnectScheduled(n int, delay time.Duration) {
 }
 
 func (s *Socket) onReconnectAttempt(n int) {
-	s.q.pushControl(item{kind: itemReconnecting, n: n})
+	s.queue.pushControl(item{kind: itemReconnecting, n: n})
 }
 
 func (s *Socket) onReconnectFailed(err error) {
@@ -575,7 +574,7 @@ func (s *Socket) onReconnectFailed(err error) {
 		s.setStateLocked(StateDisconnected, err, ReasonReconnectFailed, 0)
 	}
 	s.mu.Unlock()
-	s.q.pushControl(item{kind: itemError, err: err})
+	s.queue.pushControl(item{kind: itemError, err: err})
 }
 
 func (s *Socket) onConnectError(err error) {
@@ -589,9 +588,9 @@ func (s *Socket) onConnectError(err error) {
 			s.setStateLocked(StateDisconnected, cerr, ReasonConnectRefused, 0)
 		}
 		s.mu.Unlock()
-		s.q.pushControl(item{kind: itemError, err: cerr})
+		s.queue.pushControl(item{kind: itemError, err: cerr})
 	case errors.As(err, &te):
-		s.q.pushControl(item{kind: itemError, err: te})
+		s.queue.pushControl(item{kind: itemError, err: te})
 	default:
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "messaging: connection attempt failed",
 			slog.String("error", err.Error()))
@@ -630,7 +629,7 @@ func (s *Socket) connector() {
 		var status PresenceStatus
 		if ready {
 			s.setStateLocked(StateConnected, nil, "", 0)
-			s.q.pushControl(item{kind: itemReady})
+			s.queue.pushControl(item{kind: itemReady})
 			// Rooms left and presence set while the rejoin ran would
 			// otherwise wait for the next reconnection.
 			for id, m := range s.rooms {
@@ -689,9 +688,9 @@ func (s *Socket) rejoin(ctx context.Context, rooms map[string]roomMode, presence
 					delete(s.rooms, id)
 				}
 				s.mu.Unlock()
-				s.q.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
+				s.queue.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
 			case ctx.Err() == nil:
-				s.q.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
+				s.queue.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
 			}
 		}()
 	}
@@ -847,7 +846,7 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 	if _, err := s.waitReady(ctx); err != nil {
 		return fmt.Errorf("messaging: %s: %w", event, err)
 	}
-	anchor := s.d.anchorFor(ctx, id)
+	anchor := s.anchorFor(ctx, id)
 	// Recorded before the call, so that a reconnection during it joins
 	// the room again.
 	s.mu.Lock()
@@ -868,7 +867,7 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 		return err
 	}
 	if anchor != nil {
-		s.q.pushControl(*anchor)
+		s.queue.pushControl(*anchor)
 	}
 	return nil
 }
@@ -1058,7 +1057,7 @@ func (s *Socket) leaveRoom(ctx context.Context, id, event string) error {
 	if st == StateClosed {
 		return fmt.Errorf("messaging: %s: %w", event, ErrClosed)
 	}
-	s.q.pushControl(item{kind: itemForget, conv: id})
+	s.queue.pushControl(item{kind: itemForget, conv: id})
 	if st != StateConnected {
 		return nil // not in any room now; left again after reconnecting
 	}
