@@ -173,6 +173,7 @@ func (d *delivery) page(r fetchReq, page []Message, final bool) {
 		d.request(c, c.refetchFrom, false)
 	case c.pendingLost:
 		// They also wait for the fetch after the coming reconnection.
+		d.notify(c, false)
 	default:
 		c.holdLive = false
 		d.release(c)
@@ -194,8 +195,9 @@ func (d *delivery) fetchFailed(r fetchReq, err error) {
 		c.retryFrom = c.refetchFrom
 	}
 	c.refetch = false
+	err = &BackfillError{ConversationID: c.id, Err: err}
 	if errors.Is(err, ErrForbidden) {
-		c.noHistory, c.pendingLost = true, false
+		c.noHistory, c.pendingLost, c.historyErr = true, false, err
 	} else {
 		c.failed = true
 		c.stopRetryTimer()
@@ -203,7 +205,7 @@ func (d *delivery) fetchFailed(r fetchReq, err error) {
 		c.failures++
 	}
 	d.release(c)
-	d.host.report(&BackfillError{ConversationID: c.id, Err: err})
+	d.host.report(err)
 }
 
 // retry fetches again the gap a failed fetch left, without holding live

@@ -129,6 +129,42 @@ type convState struct {
 	noHistory   bool   // the history cannot be read (403): never backfill
 	gapWait     bool   // a gap's grace period runs: hold live messages
 	stopGap     func() // ends it
+	historyErr  error  // why noHistory
+
+	waiters []func(error) // WaitCaughtUp calls, told once the conversation is caught up
+}
+
+// behind reports whether the conversation has missed messages the
+// delivery knows of and may still deliver, or holds live ones.
+func (c *convState) behind() bool {
+	return c.pendingLost || c.inflight || c.refetch || c.failed || c.gapWait || len(c.held) > 0
+}
+
+// whenCaughtUp calls fn once the conversation is not behind: at once if
+// it is not, with nil, or with the error that ended its backfill for good.
+func (d *delivery) whenCaughtUp(id string, fn func(error)) {
+	c := d.convs[id]
+	switch {
+	case c == nil:
+		fn(nil)
+	case !c.behind():
+		fn(c.historyErr)
+	default:
+		c.waiters = append(c.waiters, fn)
+	}
+}
+
+// notify tells the waiters of a conversation that has caught up (all of
+// them, with force: the conversation was left).
+func (d *delivery) notify(c *convState, force bool) {
+	if len(c.waiters) == 0 || (c.behind() && !force) {
+		return
+	}
+	ws := c.waiters
+	c.waiters = nil
+	for _, fn := range ws {
+		fn(c.historyErr)
+	}
 }
 
 func (c *convState) stopGapTimer() {
@@ -270,6 +306,7 @@ func (d *delivery) release(c *convState) {
 	for _, ev := range other {
 		d.host.replay(ev)
 	}
+	d.notify(c, false)
 }
 
 // holdOther keeps an edit or a deletion back while its conversation holds
@@ -304,6 +341,7 @@ func (d *delivery) forget(id string) {
 		c.stopGapTimer()
 		c.stopRetryTimer()
 		delete(d.convs, id)
+		d.notify(c, true)
 	}
 }
 

@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -72,4 +73,47 @@ func (s *Socket) anchorFor(ctx context.Context, id string) *item {
 		m = &page[0]
 	}
 	return &item{kind: itemAnchor, conv: id, anchor: m}
+}
+
+// WaitCaughtUp waits until the socket has delivered to OnMessage every
+// message of the conversation it knows it missed: after a reconnection,
+// until the backfill has fetched and delivered what the outage missed;
+// after a sequence gap or an overflow of the handler queue, until that is
+// filled. It returns nil at once for a conversation with nothing missing
+// (or unknown to the socket: no message delivered, never joined).
+//
+// It waits within ctx: while the history cannot be read (a failed or
+// timed-out backfill, retried with backoff) it keeps waiting, and returns
+// ctx's error when ctx ends first; an error matching ErrClosed after
+// Close. When the history may not be read at all (ErrForbidden) the
+// missed messages will never come: it returns that *BackfillError.
+// Leaving the conversation ends the wait with nil. Before Connect it waits
+// for the socket to start. It must not be called from a handler, which
+// would wait for itself: there it returns an error matching
+// ErrInvalidArgument.
+func (s *Socket) WaitCaughtUp(ctx context.Context, conversationID string) error {
+	if err := requireUUID("conversationID", conversationID); err != nil {
+		return s.fail(err)
+	}
+	if ctx == nil {
+		return s.fail(invalid("ctx", "is nil"))
+	}
+	if s.inDispatcher() {
+		return s.fail(invalid("WaitCaughtUp", "called from a handler, it would wait for itself"))
+	}
+	if s.State() == StateClosed {
+		return s.fail(fmt.Errorf("messaging: WaitCaughtUp: %w", ErrClosed))
+	}
+	done := make(chan error, 1)
+	s.queue.pushCall(func() {
+		s.delivery.whenCaughtUp(conversationID, func(err error) { done <- err })
+	})
+	select {
+	case err := <-done:
+		return s.fail(err)
+	case <-ctx.Done():
+		return s.fail(fmt.Errorf("messaging: WaitCaughtUp: conversation %s: %w", conversationID, ctx.Err()))
+	case <-s.base.Done():
+		return s.fail(fmt.Errorf("messaging: WaitCaughtUp: %w", ErrClosed))
+	}
 }

@@ -316,3 +316,58 @@ func TestDelivery_ForbiddenHistoryEndsTheBackfill(t *testing.T) {
 	assert.Len(t, h.fetches, 1, "never again")
 	assert.Equal(t, strs(7), h.take())
 }
+
+// caughtUp registers a WaitCaughtUp waiter and returns what it was told
+// so far (nil slice: nothing yet).
+func caughtUp(d *delivery, id string) *[]error {
+	var got []error
+	d.whenCaughtUp(id, func(err error) { got = append(got, err) })
+	return &got
+}
+
+func TestDelivery_WhenCaughtUp(t *testing.T) {
+	d, h := newTestDelivery()
+	assert.Equal(t, []error{nil}, *caughtUp(d, unitConv), "unknown: nothing missing")
+	d.live(ptr(unitMsg(1)))
+	assert.Equal(t, []error{nil}, *caughtUp(d, unitConv), "nothing missing")
+
+	d.lost()
+	w := caughtUp(d, unitConv)
+	d.ready()
+	r := h.lastFetch(t)
+	d.live(ptr(unitMsg(4)))
+	d.page(r, msgs(2), false)
+	assert.Empty(t, *w, "a page is not the end")
+	d.fetchFailed(r, errors.New("boom"))
+	assert.Empty(t, *w, "the gap is still open")
+	h.advance(time.Second)
+	d.page(h.lastFetch(t), msgs(2, 3, 4), true)
+	assert.Equal(t, []error{nil}, *w, "told once, when the gap is filled")
+	assert.Equal(t, strs(1, 2, 4, 3), h.take())
+
+	d.live(ptr(unitMsg(6)))
+	w = caughtUp(d, unitConv)
+	assert.Empty(t, *w, "a gap's grace period")
+	d.live(ptr(unitMsg(5)))
+	assert.Equal(t, []error{nil}, *w, "filled live")
+
+	r = reconnect(t, d, h)
+	w = caughtUp(d, unitConv)
+	d.forget(unitConv)
+	assert.Equal(t, []error{nil}, *w, "left")
+	d.page(r, nil, true)
+	assert.Len(t, *w, 1)
+}
+
+func TestDelivery_WhenCaughtUpWithForbiddenHistory(t *testing.T) {
+	d, h := newTestDelivery()
+	d.live(ptr(unitMsg(1)))
+	r := reconnect(t, d, h)
+	w := caughtUp(d, unitConv)
+	d.fetchFailed(r, &APIError{StatusCode: 403, Message: "no"})
+	require.Len(t, *w, 1)
+	var be *BackfillError
+	require.ErrorAs(t, (*w)[0], &be)
+	assert.ErrorIs(t, (*w)[0], ErrForbidden)
+	assert.Equal(t, unitConv, be.ConversationID)
+}

@@ -396,8 +396,37 @@ func TestSocketBlackHoledBackfillDoesNotStallTheConversation(t *testing.T) {
 	assert.Equal(t, e.conv, be.ConversationID)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 
+	short, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, bob.WaitCaughtUp(short, e.conv), context.DeadlineExceeded, "not caught up while the hole lasts")
+
 	hole.set(false)
+	require.NoError(t, bob.WaitCaughtUp(testCtx(t), e.conv))
+	require.Len(t, msgs, 3, "caught up: the missed messages are delivered")
 	assert.Equal(t, numbered("missed ", 3), contents(t, msgs, 3), "the gap, filled by a retry, oldest first")
 	restSend(t, alice, e.conv, "barrier")
 	assert.Equal(t, "barrier", recv(t, msgs).Content, "nothing twice")
+}
+
+func TestSocketWaitCaughtUpAfterAnOutage(t *testing.T) {
+	e := newEnv(t)
+	g := newGate()
+	bob := e.socket(bobTok, g.source(bobTok))
+	msgs, _ := collect(bob.OnMessage)
+	require.NoError(t, bob.Connect(testCtx(t)))
+	require.NoError(t, bob.JoinConversation(testCtx(t), e.conv))
+	require.NoError(t, bob.WaitCaughtUp(testCtx(t), e.conv), "nothing missed")
+	alice := e.client(aliceTok)
+	restSend(t, alice, e.conv, "before")
+	recv(t, msgs)
+
+	outage(t, e, g, bob, func() { restSend(t, alice, e.conv, numbered("missed ", 20)...) })
+	require.NoError(t, bob.WaitCaughtUp(testCtx(t), e.conv))
+	require.Len(t, msgs, 20, "every missed message delivered when it returns")
+	assert.Equal(t, numbered("missed ", 20), contents(t, msgs, 20))
+
+	var verr *messaging.ValidationError
+	assert.ErrorAs(t, bob.WaitCaughtUp(testCtx(t), "not-a-uuid"), &verr)
+	require.NoError(t, bob.Close())
+	assert.ErrorIs(t, bob.WaitCaughtUp(testCtx(t), e.conv), messaging.ErrClosed)
 }
