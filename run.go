@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
 // RunState is the state of an agent's [Run].
@@ -242,7 +242,7 @@ type Run struct {
 	changed  chan struct{} // closed and replaced on every change
 	offs     []func()      // subscriptions, released when the run ends
 
-	changes notifier[RunStateChange]
+	changes emitter.List[RunStateChange]
 
 	// issueHook, for tests, is called by the run's streams each time they
 	// send or edit their message, just before the call.
@@ -411,7 +411,7 @@ func (r *Run) Err() error {
 // made it returned (a control event's changes run on the socket's
 // dispatcher goroutine). h may call the run's methods. It returns a
 // function that unsubscribes h.
-func (r *Run) OnStateChange(h func(RunStateChange)) (off func()) { return r.changes.add(h) }
+func (r *Run) OnStateChange(h func(RunStateChange)) (off func()) { return r.changes.On(h) }
 
 // Wait returns nil at once while the run is running. While it is paused,
 // Wait blocks until it is resumed (nil), ends (its cause, see Err) or ctx
@@ -546,10 +546,10 @@ func (r *Run) move(from, to RunState, e *ControlEvent) {
 	r.state = to
 	c := RunStateChange{Previous: from, Current: to, Priority: r.priority, Event: e}
 	r.wakeLocked()
-	start := r.changes.enqueue(c)
+	start := r.changes.Enqueue(c)
 	r.mu.Unlock()
 	if start {
-		r.changes.drain()
+		drain(&r.changes)
 	}
 }
 
@@ -571,10 +571,10 @@ func (r *Run) setPriority(e *ControlEvent) {
 	r.priority = p
 	c := RunStateChange{Previous: r.state, Current: r.state, Priority: p, Event: e}
 	r.wakeLocked()
-	start := r.changes.enqueue(c)
+	start := r.changes.Enqueue(c)
 	r.mu.Unlock()
 	if start {
-		r.changes.drain()
+		drain(&r.changes)
 	}
 }
 
@@ -594,13 +594,13 @@ func (r *Run) end(to RunState, cause error, e *ControlEvent) {
 	r.wakeLocked()
 	offs := r.offs
 	r.offs = nil
-	start := r.changes.enqueue(c)
+	start := r.changes.Enqueue(c)
 	r.mu.Unlock()
 	for _, off := range offs {
 		off()
 	}
 	if start {
-		r.changes.drain()
+		drain(&r.changes)
 	}
 }
 
@@ -617,99 +617,19 @@ func (r *Run) snapshot() (RunState, <-chan struct{}, error) {
 	return r.state, r.changed, r.cause
 }
 
-// notifier delivers values to callbacks one at a time, in the order they
-// were queued, without a goroutine of its own: the goroutine that queues a
-// value while no delivery is in progress delivers everything queued,
-// including values queued meanwhile by other goroutines or by the
-// callbacks themselves. The zero value is ready.
-type notifier[T any] struct {
-	mu    sync.Mutex
-	subs  []*subscriber[T]
-	queue []T
-	busy  bool
-}
-
-type subscriber[T any] struct {
-	fn  func(T)
-	off atomic.Bool
-}
-
-// add registers fn and returns its unsubscribe function. After off
-// returns, fn is not called again (a call already running finishes).
-func (n *notifier[T]) add(fn func(T)) (off func()) {
-	if fn == nil {
-		return func() {}
-	}
-	sub := &subscriber[T]{fn: fn}
-	n.mu.Lock()
-	next := make([]*subscriber[T], len(n.subs), len(n.subs)+1)
-	copy(next, n.subs)
-	n.subs = append(next, sub)
-	n.mu.Unlock()
-	return func() {
-		if sub.off.Swap(true) {
-			return
+// drain delivers the values queued on l (emitter.List's Enqueue and
+// Drain: one at a time, in order, on the goroutine Enqueue told to
+// drain). A panicking callback does not stop the delivery; the first
+// panic goes on, on the caller's goroutine, once the queue is delivered,
+// as callbacks of Run, the trackers and ChunkAssembler always did.
+func drain[T any](l *emitter.List[T]) {
+	var first any
+	l.Drain(func(r any) {
+		if first == nil {
+			first = r
 		}
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		next := make([]*subscriber[T], 0, len(n.subs))
-		for _, x := range n.subs {
-			if x != sub {
-				next = append(next, x)
-			}
-		}
-		n.subs = next
-	}
-}
-
-// enqueue queues v and reports whether the caller must call drain (no
-// delivery is in progress). Callers that must order values across
-// goroutines enqueue under their own lock and drain after releasing it.
-func (n *notifier[T]) enqueue(v T) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.subs) == 0 && !n.busy {
-		return false // nobody listens: drop
-	}
-	n.queue = append(n.queue, v)
-	if n.busy {
-		return false
-	}
-	n.busy = true
-	return true
-}
-
-// drain delivers the queue; only the caller that enqueue told to may call
-// it. A panicking callback ends this delivery (the panic goes on); what is
-// left is delivered by the next drain.
-func (n *notifier[T]) drain() {
-	finished := false
-	defer func() {
-		if !finished {
-			n.mu.Lock()
-			n.busy = false
-			n.mu.Unlock()
-		}
-	}()
-	for {
-		n.mu.Lock()
-		if len(n.queue) == 0 {
-			n.queue = nil
-			n.busy = false
-			n.mu.Unlock()
-			finished = true
-			return
-		}
-		v := n.queue[0]
-		var zero T
-		n.queue[0] = zero
-		n.queue = n.queue[1:]
-		subs := n.subs
-		n.mu.Unlock()
-		for _, sub := range subs {
-			if !sub.off.Load() {
-				sub.fn(v)
-			}
-		}
+	})
+	if first != nil {
+		panic(first)
 	}
 }
