@@ -472,6 +472,9 @@ func (s *Socket) onEvent(event string, args []json.RawMessage) {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "messaging: ignoring unknown event", slog.String("event", event))
 		return
 	}
+	if ev, ok := it.v.(ControlEvent); ok {
+		s.runs.control(ev) // runs follow control events as they arrive (run_state.go)
+	}
 	s.q.pushEvent(it)
 }
 

@@ -264,7 +264,11 @@ type Run struct {
 // events: the service joins the rooms of the caller's conversations at
 // connect time; for a conversation joined later, call JoinConversation.
 // Control events broadcast while the socket is disconnected are not seen.
-// Closing the socket cancels its runs.
+// The run follows a control event as soon as the socket receives it,
+// before and independently of the socket's handlers: a run started inside
+// a handler (an agent streaming its reply from OnMessage) is cancelled or
+// paused while that handler still runs. OnControl handlers still receive
+// the event in order. Closing the socket cancels its runs.
 func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...RunOption) (*Run, error) {
 	if ctx == nil {
 		return nil, invalid("ctx", "is nil")
@@ -318,14 +322,14 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 		changed:    make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancelCause(ctx)
-	offControl := s.OnControl("*", r.onControl)
+	offControl := s.runs.add(r)
 	offSocket := s.OnStateChange(func(c StateChange) {
 		if c.Current == StateClosed {
-			r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
+			r.finish(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed))
 		}
 	})
 	stopParent := context.AfterFunc(ctx, func() {
-		r.end(RunCancelled, context.Cause(ctx), nil)
+		r.finish(RunCancelled, context.Cause(ctx))
 	})
 	offs := []func(){offControl, offSocket, func() { stopParent() }}
 	r.mu.Lock()
@@ -340,7 +344,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 		}
 	}
 	if s.State() == StateClosed { // closed while we subscribed
-		r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
+		r.finish(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed))
 	}
 	return r, nil
 }
@@ -408,9 +412,10 @@ func (r *Run) Err() error {
 // and of its priority alone (with Previous equal to Current). Handlers are
 // called one at a time, in the order of the changes, possibly on another
 // goroutine than the one that made the change and after the call that
-// made it returned (a control event's changes run on the socket's
-// dispatcher goroutine). h may call the run's methods. It returns a
-// function that unsubscribes h.
+// made it returned (a control event's changes run on a goroutine of the
+// socket's own, not on the handler goroutine: the run follows control
+// events as they arrive, also while a handler blocks). h may call the
+// run's methods. It returns a function that unsubscribes h.
 func (r *Run) OnStateChange(h func(RunStateChange)) (off func()) { return r.changes.On(h) }
 
 // Wait returns nil at once while the run is running. While it is paused,
@@ -440,7 +445,7 @@ func (r *Run) Wait(ctx context.Context) error {
 // subscriptions are released, and streams still open stop without sending
 // what they hold (close them first). End does nothing once the run has
 // ended, and is safe to defer.
-func (r *Run) End() { r.end(RunDone, ErrRunEnded, nil) }
+func (r *Run) End() { r.finish(RunDone, ErrRunEnded) }
 
 // SendMessage sends a message as part of the run: params.RunID and
 // params.TraceID are filled with the run's (a different RunID is refused),
@@ -485,151 +490,3 @@ func (r *Run) fill(p *SendMessageParams) error {
 	return nil
 }
 
-// onControl runs on the socket's dispatcher goroutine for every control
-// event.
-func (r *Run) onControl(e ControlEvent) {
-	if !r.applies(e) {
-		return
-	}
-	switch e.Event {
-	case StreamPause:
-		r.move(RunRunning, RunPaused, &e)
-	case StreamResume:
-		r.move(RunPaused, RunRunning, &e)
-	case StreamPriority:
-		r.setPriority(&e)
-	case StreamCancel:
-		r.end(RunCancelled, r.stopped(e), &e)
-	case StreamPreempt:
-		r.end(RunPreempted, r.stopped(e), &e)
-	case StreamHandoff, StreamRoute:
-		r.end(RunHandedOff, r.stopped(e), &e)
-	}
-}
-
-// applies reports whether a control event is meant for this run: same
-// conversation, and its run id, or, without a run id, a target naming the
-// run's principal (never for a handoff or a route, whose target is the
-// recipient).
-func (r *Run) applies(e ControlEvent) bool {
-	if !strings.EqualFold(e.ConversationID, r.conv) {
-		return false
-	}
-	if e.RunID != "" {
-		return strings.EqualFold(e.RunID, r.id)
-	}
-	if e.Event == StreamHandoff || e.Event == StreamRoute || e.Target == nil {
-		return false
-	}
-	for _, id := range r.principals {
-		if e.Target.PrincipalID == id {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *Run) stopped(e ControlEvent) error {
-	return &RunStoppedError{
-		Event: e.Event, RunID: r.id, Reason: e.Reason, PreemptedBy: e.PreemptedBy,
-		Target: e.Target, Control: e,
-	}
-}
-
-// move changes the state from → to, if the run is in from.
-func (r *Run) move(from, to RunState, e *ControlEvent) {
-	r.mu.Lock()
-	if r.state != from {
-		r.mu.Unlock()
-		return
-	}
-	r.state = to
-	c := RunStateChange{Previous: from, Current: to, Priority: r.priority, Event: e}
-	r.wakeLocked()
-	start := r.changes.Enqueue(c)
-	r.mu.Unlock()
-	if start {
-		drain(&r.changes)
-	}
-}
-
-func (r *Run) setPriority(e *ControlEvent) {
-	p := Priority(strings.ToLower(strings.TrimSpace(e.Reason)))
-	if !p.Valid() {
-		if v, ok := e.Metadata["priority"].(string); ok {
-			p = Priority(strings.ToLower(v))
-		}
-	}
-	if !p.Valid() {
-		return
-	}
-	r.mu.Lock()
-	if r.state.Ended() || r.priority == p {
-		r.mu.Unlock()
-		return
-	}
-	r.priority = p
-	c := RunStateChange{Previous: r.state, Current: r.state, Priority: p, Event: e}
-	r.wakeLocked()
-	start := r.changes.Enqueue(c)
-	r.mu.Unlock()
-	if start {
-		drain(&r.changes)
-	}
-}
-
-// end moves the run to a final state with cause, once.
-func (r *Run) end(to RunState, cause error, e *ControlEvent) {
-	r.mu.Lock()
-	if r.state.Ended() {
-		r.mu.Unlock()
-		return
-	}
-	prev := r.state
-	r.cancel(cause)
-	// The cause of the context is the run's, also when the parent context
-	// ended first.
-	r.state, r.cause = to, context.Cause(r.ctx)
-	c := RunStateChange{Previous: prev, Current: to, Priority: r.priority, Event: e, Err: r.cause}
-	r.wakeLocked()
-	offs := r.offs
-	r.offs = nil
-	start := r.changes.Enqueue(c)
-	r.mu.Unlock()
-	for _, off := range offs {
-		off()
-	}
-	if start {
-		drain(&r.changes)
-	}
-}
-
-func (r *Run) wakeLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-// snapshot returns the state, the channel closed at the next change and
-// the cause.
-func (r *Run) snapshot() (RunState, <-chan struct{}, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.state, r.changed, r.cause
-}
-
-// drain delivers the values queued on l (emitter.List's Enqueue and
-// Drain: one at a time, in order, on the goroutine Enqueue told to
-// drain). A panicking callback does not stop the delivery; the first
-// panic goes on, on the caller's goroutine, once the queue is delivered,
-// as callbacks of Run, the trackers and ChunkAssembler always did.
-func drain[T any](l *emitter.List[T]) {
-	var first any
-	l.Drain(func(r any) {
-		if first == nil {
-			first = r
-		}
-	})
-	if first != nil {
-		panic(first)
-	}
-}

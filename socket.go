@@ -127,6 +127,7 @@ type Socket struct {
 	bf       *backfiller
 	d        *delivery
 	streams  streamTyping // the typing indicator its streams share (stream.go)
+	runs     liveRuns     // its runs, which follow control events as they arrive (run_state.go)
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
@@ -219,6 +220,7 @@ func newSocket(cfg socketConfig) *Socket {
 	s.bf = newBackfiller(s)
 	s.d = newDelivery(s)
 	s.connector = lazy.New(&s.mu, s.takeConnection)
+	s.runs.init(s)
 
 	header := http.Header{}
 	if ua := cfg.common.userAgent; ua != "" {
@@ -337,6 +339,12 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 	}})
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "messaging: socket state",
 		slog.String("from", prev.String()), slog.String("to", next.String()), slog.String("reason", reason))
+}
+
+// queueError queues err for the OnError handlers, which run on the
+// dispatcher.
+func (s *Socket) queueError(err error) {
+	s.q.pushControl(item{kind: itemError, err: err})
 }
 
 // start lets the dispatcher run: from now on, whatever is queued for the
@@ -468,6 +476,7 @@ func (s *Socket) Close() error {
 	_ = s.sio.Close()
 	s.q.close()
 	s.connector.Close()
+	s.runs.close()
 	s.workers.stop()
 	if !s.inDispatcher() {
 		s.q.waitStopped()

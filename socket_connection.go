@@ -90,7 +90,7 @@ func (s *Socket) onReconnectFailed(err error) {
 		s.setStateLocked(StateDisconnected, err, ReasonReconnectFailed, 0)
 	}
 	s.mu.Unlock()
-	s.q.pushControl(item{kind: itemError, err: err})
+	s.queueError(err)
 }
 
 func (s *Socket) onConnectError(err error) {
@@ -104,9 +104,9 @@ func (s *Socket) onConnectError(err error) {
 			s.setStateLocked(StateDisconnected, cerr, ReasonConnectRefused, 0)
 		}
 		s.mu.Unlock()
-		s.q.pushControl(item{kind: itemError, err: cerr})
+		s.queueError(cerr)
 	case errors.As(err, &te):
-		s.q.pushControl(item{kind: itemError, err: te})
+		s.queueError(te)
 	default:
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "messaging: connection attempt failed",
 			slog.String("error", err.Error()))
@@ -210,9 +210,9 @@ func (s *Socket) rejoin(ctx context.Context, rooms map[string]roomMode, presence
 					delete(s.rooms, id)
 				}
 				s.mu.Unlock()
-				s.q.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
+				s.queueError(fmt.Errorf("messaging: rejoining conversation %s: %w", id, err))
 			case ctx.Err() == nil:
-				s.q.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
+				s.queueError(fmt.Errorf("messaging: rejoining conversation %s: %w", id, err))
 			}
 		}()
 	}
