@@ -489,4 +489,3 @@ func (r *Run) fill(p *SendMessageParams) error {
 	}
 	return nil
 }
-
