@@ -1,7 +1,9 @@
 package messaging
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/symbia-labs/messaging-go/internal/emitter"
@@ -56,20 +58,33 @@ func notify[T any](s *Socket, l *handlers[T], event string, v T) {
 // handlerPanicked reports the panic of a handler of event.
 func (s *Socket) handlerPanicked(event string, r any) {
 	if event == "error" {
-		s.log.Error("messaging: OnError handler panicked", "panic", fmt.Sprint(r))
+		s.unhandledLog().LogAttrs(context.Background(), slog.LevelError, "messaging: OnError handler panicked",
+			slog.String("panic", fmt.Sprint(r)))
 		return
 	}
 	s.reportError(fmt.Errorf("messaging: %s handler panicked: %v", event, r))
 }
 
 // reportError runs the OnError handlers (on the dispatcher goroutine), or
-// logs err when there are none.
+// logs err at warning level when there are none (see unhandledLog).
 func (s *Socket) reportError(err error) {
 	if s.h.errs.Empty() {
-		s.log.Warn("messaging: socket error", "error", err.Error())
+		s.unhandledLog().LogAttrs(context.Background(), slog.LevelWarn, "messaging: socket error",
+			slog.String("error", err.Error()))
 		return
 	}
 	notify(s, &s.h.errs, "error", err)
+}
+
+// unhandledLog is the logger of errors no OnError handler takes: the
+// WithLogger logger, or slog.Default() when none was set (the default
+// logger discards everything, and such errors must not vanish). Only
+// error paths call it.
+func (s *Socket) unhandledLog() *slog.Logger {
+	if s.cfg.common.logger == discardLogger {
+		return slog.Default().With(slog.String("component", "messaging.socket"))
+	}
+	return s.log
 }
 
 // OnMessage registers h for new messages (message:new), in every
@@ -177,7 +192,8 @@ func (s *Socket) OnReconnect(h func()) (off func()) {
 // budget (ErrReconnectFailed), a failing token source, ErrSlowConsumer,
 // malformed events from the server (ErrMalformed), panics in handlers,
 // failed history backfills and rejoins. Without any OnError handler, they
-// are logged. Errors of calls are returned by the calls (and passed to
+// are logged at warning level (a panic of an OnError handler at error
+// level) to the WithLogger logger, or to slog.Default() when none is set. Errors of calls are returned by the calls (and passed to
 // WithErrorHandler), not passed here.
 func (s *Socket) OnError(h func(error)) (off func()) { return s.h.errs.On(h) }
 
