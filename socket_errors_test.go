@@ -88,4 +88,3 @@ func TestSocket_UnhandledErrorGoesToWithLogger(t *testing.T) {
 	defer def.mu.Unlock()
 	assert.Empty(t, def.got, "the error also reached slog.Default()")
 }
-
