@@ -23,16 +23,15 @@ func (s *Socket) initDelivery() {
 		maxHeld:  s.cfg.queueSize,
 		retry:    backfillRetry,
 	})
-	s.backfiller = &backfiller{
+	s.backfiller = newBackfiller(&backfiller{
 		ctx: s.base,
 		read: func(ctx context.Context, id string, p GetMessagesParams) ([]Message, error) {
 			return s.rest.GetMessages(ctx, id, p)
 		},
 		timeout:    s.cfg.delivery.timeout(),
 		toDelivery: s.queue.pushCall,
-		goroutine:  s.workers.start,
 		delivery:   s.delivery,
-	}
+	})
 }
 
 // socketHost is the socket as the delivery's deliveryHost.

@@ -130,7 +130,6 @@ type Socket struct {
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
 	connector  *lazy.Worker  // makes each new connection ready (socket_connection.go)
-	workers    workers       // the backfiller, while it has work
 	dispGID    atomic.Uint64 // the running dispatcher's goroutine id
 
 	mu            sync.Mutex
@@ -354,46 +353,6 @@ func (s *Socket) start() {
 	s.queue.start(s.dispatch)
 }
 
-// workers starts the backfiller (until it moves to internal/lazy, as the
-// connector did), and lets Close wait for it.
-//
-// A WaitGroup's Add from zero must not race with its Wait. Every Add here
-// is made under mu while closed is false, and stop sets closed under mu
-// before it waits: an Add is either made before stop took mu (so before
-// Wait) or not at all. Done, called by goroutines ending on their own, may
-// run concurrently with Wait. mu is always taken last, under the lock that
-// guards the caller's own "running" flag (s.mu for the connector, the
-// backfiller's mu for the backfiller), and nothing is locked under it.
-type workers struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// start runs fn on a new goroutine and reports true, or reports false
-// once stop was called.
-func (w *workers) start(fn func()) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return false
-	}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		fn()
-	}()
-	return true
-}
-
-// stop refuses new goroutines and waits for those started to return.
-func (w *workers) stop() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	w.wg.Wait()
-}
-
 // Connect connects to the service and returns once the socket is
 // connected (and, when connecting again after Close-free stop, has
 // rejoined its conversations). It returns a *ConnectError carrying the
@@ -474,7 +433,7 @@ func (s *Socket) Close() error {
 	s.queue.close()
 	s.connector.Close()
 	s.runs.close()
-	s.workers.stop()
+	s.backfiller.close()
 	if !s.inDispatcher() {
 		s.queue.waitStopped()
 	}

@@ -271,7 +271,7 @@ func TestBackfillerWorkArrivingAsItStops(t *testing.T) {
 	eventually(t, func() bool {
 		s.backfiller.mu.Lock()
 		defer s.backfiller.mu.Unlock()
-		return !s.backfiller.running && len(s.backfiller.reqs) == 0
+		return !s.backfiller.worker.RunningLocked() && len(s.backfiller.reqs) == 0
 	}, "the backfiller did not stop once idle")
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -366,7 +366,7 @@ func TestCloseStopsLazyWorkers(t *testing.T) {
 		running := b.queue.running
 		b.queue.mu.Unlock()
 		b.backfiller.mu.Lock()
-		bfRunning := b.backfiller.running
+		bfRunning := b.backfiller.worker.RunningLocked()
 		b.backfiller.mu.Unlock()
 		b.mu.Lock()
 		connRunning := b.connector.RunningLocked()
