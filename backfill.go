@@ -315,7 +315,6 @@ func (b *backfiller) readPage(id string, p GetMessagesParams) ([]Message, error)
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
 	page, err := b.read(ctx, id, p)
-	b.delivery.stats.add(0, 0, 1)
 	if err != nil && b.ctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)

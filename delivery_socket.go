@@ -26,7 +26,9 @@ func (s *Socket) initDelivery() {
 	s.backfiller = newBackfiller(&backfiller{
 		ctx: s.base,
 		read: func(ctx context.Context, id string, p GetMessagesParams) ([]Message, error) {
-			return s.rest.GetMessages(ctx, id, p)
+			page, err := s.rest.GetMessages(ctx, id, p)
+			s.delivery.stats.add(0, 0, 1)
+			return page, err
 		},
 		timeout:    s.cfg.delivery.timeout(),
 		toDelivery: s.queue.pushCall,
