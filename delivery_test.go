@@ -371,3 +371,23 @@ func TestDelivery_WhenCaughtUpWithForbiddenHistory(t *testing.T) {
 	assert.ErrorIs(t, (*w)[0], ErrForbidden)
 	assert.Equal(t, unitConv, be.ConversationID)
 }
+
+// Past its bound, a held message is dropped and fetched again with the
+// rest: nothing is lost, and held memory stays bounded.
+func TestDelivery_TooMuchHeldIsFetchedAgain(t *testing.T) {
+	d, h := newTestDelivery()
+	d.live(ptr(unitMsg(1)))
+	h.take()
+	r := reconnect(t, d, h)
+	for i := int64(2); i < 2+minHeld+1; i++ {
+		d.live(ptr(unitMsg(i)))
+	}
+	assert.Len(t, d.convs[unitConv].held, minHeld)
+	d.page(r, nil, true)
+	again := h.lastFetch(t)
+	assert.Len(t, h.fetches, 2, "fetched again after the fetch in flight")
+	assert.Equal(t, unitMsg(2+minHeld).CreatedAt.Add(-backfillOverlap), again.from)
+	assert.Empty(t, h.take(), "still held behind the second fetch")
+	d.page(again, msgs(2+minHeld), true)
+	assert.Len(t, h.take(), minHeld+1, "each once")
+}
