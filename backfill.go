@@ -326,8 +326,8 @@ func (b *backfiller) readPage(id string, p GetMessagesParams) ([]Message, error)
 
 // fetch pages through the messages created after r.from, oldest first.
 // Pages overlap by a millisecond (the service compares created_at
-// strictly, at millisecond precision), and ids already passed on are
-// dropped. It returns an error only when the socket is closing.
+// strictly, at millisecond precision: docs/PROTOCOL.md, "Message history
+// ordering"), and ids already passed on are dropped. It returns an error only when the socket is closing.
 func (b *backfiller) fetch(r fetchReq) error {
 	after := r.from
 	if after.Before(epoch) {

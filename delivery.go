@@ -14,8 +14,10 @@ import (
 // connection missed (backfill.go). The delivery state is owned by the
 // dispatcher goroutine; everything it needs from outside goes through
 // deliveryHost, so that its tests drive it synchronously, without a
-// socket, a server or a clock. See docs/PROTOCOL.md for what the service
-// does that these rules rely on (timestamps, sequence numbers, paging).
+// socket, a server or a clock. The service's behaviour these rules rely
+// on (created_at stamped when a send starts, repeated sequence numbers,
+// how the history pages) is in docs/PROTOCOL.md, "Message history
+// ordering" and "Socket.IO events".
 
 // deliveryHost is what the delivery needs from the socket. Its methods
 // are called on the delivery's own goroutine (the dispatcher).
