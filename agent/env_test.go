@@ -103,9 +103,22 @@ func (e *env) eventually(what string, cond func() bool) {
 
 // serving runs an agent server until the test ends.
 type serving struct {
-	srv  *agent.Server
-	done chan error
-	ends chan ended
+	srv      *agent.Server
+	finished chan struct{} // closed when Serve returned
+	result   error
+	ends     chan ended
+}
+
+// wait returns what Serve returned.
+func (sv *serving) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-sv.finished:
+		return sv.result
+	case <-time.After(wait):
+		t.Fatal("Serve did not return")
+		return nil
+	}
 }
 
 type ended struct {
@@ -116,7 +129,7 @@ type ended struct {
 // serve starts a server with h; every ended turn is reported on ends.
 func (e *env) serve(h agent.HandlerFunc, opts ...agent.Option) *serving {
 	e.t.Helper()
-	sv := &serving{done: make(chan error, 1), ends: make(chan ended, 1000)}
+	sv := &serving{finished: make(chan struct{}), ends: make(chan ended, 1000)}
 	opts = append([]agent.Option{
 		agent.WithDiscoveryInterval(50 * time.Millisecond),
 		agent.WithOnTurnEnd(func(t *agent.Turn, err error) { sv.ends <- ended{t, err} }),
@@ -128,13 +141,16 @@ func (e *env) serve(h agent.HandlerFunc, opts ...agent.Option) *serving {
 	require.NoError(e.t, err)
 	sv.srv = srv
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { sv.done <- srv.Serve(ctx) }()
+	go func() {
+		sv.result = srv.Serve(ctx)
+		close(sv.finished)
+	}()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			cancel()
 			select {
-			case <-sv.done:
+			case <-sv.finished:
 			case <-time.After(wait):
 				e.t.Errorf("Serve did not return")
 			}
