@@ -103,6 +103,7 @@ func (e *env) eventually(what string, cond func() bool) {
 
 // serving runs an agent server until the test ends.
 type serving struct {
+	stop     func() // cancels Serve's context and waits for it
 	srv      *agent.Server
 	finished chan struct{} // closed when Serve returned
 	result   error
@@ -157,6 +158,7 @@ func (e *env) serve(h agent.HandlerFunc, opts ...agent.Option) *serving {
 		})
 	}
 	e.t.Cleanup(stop)
+	sv.stop = stop
 	return sv
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,16 +88,19 @@ func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
 		return n
 	}
 	e.eventually("100 replies", func() bool { return answered() == nQuestion })
-	// Every replica's turn for every question has ended once every
-	// question is settled: 3 turns per question.
-	e.eventually("every turn to end", func() bool {
+	// Every question's winning turn has ended. (A replica that missed a
+	// question while disconnected before it first listed its
+	// conversations finds it answered in the history, and makes no turn
+	// for it: hence "at most" below.)
+	e.eventually("every winning turn to end", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		n := 0
 		for _, q := range qs {
-			n += len(claimedBy[q.ID]) + lost[q.ID]
+			if len(claimedBy[q.ID]) == 0 {
+				return false
+			}
 		}
-		return n == nReplicas*nQuestion
+		return true
 	})
 	for _, sv := range servers {
 		require.NoError(t, sv.srv.Shutdown(e.ctx))
@@ -117,9 +121,11 @@ func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
 	}
 	assert.Equal(t, nQuestion, replies, "exactly one reply per question")
 	perReplica := make(map[string]int)
+	lostN := 0
 	for _, q := range qs {
 		assert.Len(t, claimedBy[q.ID], 1, "question %q claimed once", q.Content)
-		assert.Equal(t, nReplicas-1, lost[q.ID], "question %q lost by the others", q.Content)
+		assert.LessOrEqual(t, lost[q.ID], nReplicas-1, "question %q lost by the others", q.Content)
+		lostN += lost[q.ID]
 		assert.Equal(t, 1, runs[q.ID], "handler run once for %q", q.Content)
 		rs := e.replies(q)
 		require.Len(t, rs, 1)
@@ -129,5 +135,94 @@ func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
 			perReplica[claimedBy[q.ID][0]]++
 		}
 	}
-	t.Logf("questions answered per replica: %v; agent connections: %d", perReplica, e.srv.Stats().Connections)
+	t.Logf("questions answered per replica: %v; claims lost: %d; agent connections: %d", perReplica, lostN, e.srv.Stats().Connections)
+}
+
+// A replica that dies holding a claim, before writing anything, leaves a
+// placeholder; once its lease has expired another replica claims the
+// question again (attempt 2), answers it and deletes the stale claim.
+func TestReplicaTakesOverAnExpiredClaim(t *testing.T) {
+	e := newEnv(t)
+	conv := e.conv(messaging.ConversationGroup)
+	holding := make(chan *agent.Turn, 1)
+	const lease = 300 * time.Millisecond
+	a := e.serve(func(ctx context.Context, t *agent.Turn) error {
+		holding <- t
+		<-ctx.Done() // a model call that never returns in time
+		return ctx.Err()
+	}, agent.WithReplicaID("dying"), agent.WithLease(lease))
+	q := e.ask(aliceTok, conv, "anyone?")
+	first := <-holding
+	assert.Equal(t, 1, first.Attempt)
+	// The replica dies: Serve's context ends; its claim stays.
+	a.stop()
+	assert.ErrorIs(t, a.wait(t), context.Canceled)
+	rs := e.replies(q)
+	require.Len(t, rs, 1)
+	assert.Equal(t, agent.DefaultPlaceholder, rs[0].Content)
+
+	b := e.serve(echo, agent.WithReplicaID("survivor"), agent.WithLease(lease))
+	x := b.next(t)
+	require.NoError(t, x.err)
+	assert.Equal(t, q.ID, x.t.Question.ID)
+	assert.Equal(t, 2, x.t.Attempt)
+	assert.NotEqual(t, first.ClaimID(), x.t.ClaimID())
+	e.eventually("the stale claim to go", func() bool { return len(e.replies(q)) == 1 })
+	rs = e.replies(q)
+	assert.Equal(t, "re: anyone?", rs[0].Content)
+	assert.Equal(t, x.t.ClaimID(), rs[0].ID)
+}
+
+// The holder of a claim renews it while its handler has written nothing:
+// a replica watching it does not take it over, however long the wait.
+func TestReplicaRenewsItsClaim(t *testing.T) {
+	e := newEnv(t)
+	conv := e.conv(messaging.ConversationGroup)
+	const lease = 300 * time.Millisecond
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	slow := func(ctx context.Context, t *agent.Turn) error {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return echo(ctx, t)
+	}
+	a := e.serve(slow, agent.WithReplicaID("a"), agent.WithLease(lease))
+	b := e.serve(slow, agent.WithReplicaID("b"), agent.WithLease(lease))
+	// Both see the question live (a replica that connects later finds the
+	// claim in the history, and only watches it).
+	e.eventually("both replicas to connect", func() bool { return e.srv.Stats().LiveConnections == 2 })
+	q := e.ask(aliceTok, conv, "slow one")
+	<-started
+	// Four leases pass with only the placeholder.
+	time.Sleep(4 * lease)
+	select {
+	case <-started:
+		t.Fatal("the claim was taken over while renewed")
+	default:
+	}
+	close(release)
+	var won, lostN int
+	for range 2 {
+		var x ended
+		select {
+		case x = <-a.ends:
+		case x = <-b.ends:
+		case <-time.After(wait):
+			t.Fatal("no turn ended")
+		}
+		if x.err == nil {
+			won++
+		} else if errors.Is(x.err, agent.ErrClaimedElsewhere) {
+			lostN++
+		}
+	}
+	assert.Equal(t, 1, won)
+	assert.Equal(t, 1, lostN)
+	rs := e.replies(q)
+	require.Len(t, rs, 1)
+	assert.Equal(t, "re: slow one", rs[0].Content)
 }
