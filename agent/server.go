@@ -683,7 +683,6 @@ func (s *Server) call(ctx context.Context, t *Turn) (err error) {
 			err = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	t.handlerOn = true
 	return s.h.ServeTurn(ctx, t)
 }
 

@@ -73,10 +73,9 @@ type Turn struct {
 	run     *messaging.Run
 	reply   *Reply
 
-	done      chan struct{} // closed when the turn has ended
-	claimed   chan struct{} // closed once the claim is decided
-	won       bool          // the claim is ours (after claimed)
-	handlerOn bool          // the handler was called (turn goroutine only)
+	done    chan struct{} // closed when the turn has ended
+	claimed chan struct{} // closed once the claim is decided
+	won     bool          // the claim is ours (after claimed)
 
 	mu            sync.Mutex
 	uninterrupted bool
