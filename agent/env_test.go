@@ -33,9 +33,9 @@ type env struct {
 	ctx context.Context
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...messagingtest.Option) *env {
 	t.Helper()
-	srv := messagingtest.NewServer()
+	srv := messagingtest.NewServer(opts...)
 	t.Cleanup(srv.Close)
 	caps := []string{"cap:messaging.interrupt", "cap:messaging.route"}
 	srv.AddUser(aliceTok, messagingtest.Principal{ID: aliceID, Name: "alice", Entitlements: caps})
@@ -130,6 +130,12 @@ type ended struct {
 // serve starts a server with h; every ended turn is reported on ends.
 func (e *env) serve(h agent.HandlerFunc, opts ...agent.Option) *serving {
 	e.t.Helper()
+	return e.serveAs(e.client(agentTok), h, opts...)
+}
+
+// serveAs starts a server with h on client.
+func (e *env) serveAs(client *messaging.Client, h agent.HandlerFunc, opts ...agent.Option) *serving {
+	e.t.Helper()
 	sv := &serving{finished: make(chan struct{}), ends: make(chan ended, 1000)}
 	opts = append([]agent.Option{
 		agent.WithDiscoveryInterval(50 * time.Millisecond),
@@ -138,7 +144,7 @@ func (e *env) serve(h agent.HandlerFunc, opts ...agent.Option) *serving {
 			messaging.WithReconnectionDelay(20*time.Millisecond), messaging.WithReconnectionDelayMax(100*time.Millisecond),
 			messaging.WithReconnectionAttempts(0)),
 	}, opts...)
-	srv, err := agent.New(e.client(agentTok), h, opts...)
+	srv, err := agent.New(client, h, opts...)
 	require.NoError(e.t, err)
 	sv.srv = srv
 	ctx, cancel := context.WithCancel(context.Background())
