@@ -21,6 +21,9 @@ const (
 	// interruptible is waited for, as with Queue. It is the default: the
 	// JS client's guide marks an agent's replies "interruptible: true //
 	// Allow user interruption", and a person who asks again has moved on.
+	// Sending stream.preempt needs the capability cap:messaging.interrupt:
+	// an agent without it cannot preempt (the refusal is logged), and the
+	// new turn waits, as with Queue.
 	Preempt Policy = iota
 	// Queue runs the conversation's turns one after the other, in the
 	// order their questions arrived.

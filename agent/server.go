@@ -488,6 +488,14 @@ func (s *Server) runTurn(t *Turn, earlier []*Turn) error {
 	if !won {
 		return fmt.Errorf("agent: question %s: %w", t.Question.ID, ErrClaimedElsewhere)
 	}
+	// The reply's stream starts now: the agent is shown typing while the
+	// turn waits, and the placeholder reads as a reply in progress.
+	st, err := t.run.Stream(ctx, messaging.StreamParams{ID: t.claimID, Existing: true})
+	if err != nil {
+		s.withdraw(t, err)
+		return err
+	}
+	reply := &Reply{st: st, t: t}
 	stopRenew := s.renew(t)
 	defer stopRenew()
 
@@ -515,20 +523,18 @@ func (s *Server) runTurn(t *Turn, earlier []*Turn) error {
 	case ctx.Err() != nil:
 		// Preempted or cancelled while waiting.
 		err := context.Cause(ctx)
+		_ = st.Close()
 		s.withdraw(t, err)
 		return err
 	case !acquired || s.isStopped():
 		// Shut down before the handler ran: the claim stays, for the
 		// lease.
+		t.stopRenewals()
+		_ = st.Close()
 		return ErrServerClosed
 	}
 
-	st, err := t.run.Stream(ctx, messaging.StreamParams{ID: t.claimID, Existing: true})
-	if err != nil {
-		s.withdraw(t, err)
-		return err
-	}
-	t.reply = &Reply{st: st, t: t}
+	t.reply = reply
 	herr := s.call(ctx, t)
 	cerr := st.Close()
 	if st.Content() == "" {
