@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -13,16 +14,19 @@ import (
 
 	messaging "github.com/symbia-labs/messaging-go"
 	"github.com/symbia-labs/messaging-go/agent"
+	"github.com/symbia-labs/messaging-go/messagingtest"
 )
 
 // Three replicas of one agent, 100 questions from 2 people in 5
-// conversations, the agent's connections dropped three times during the
-// run: exactly 100 replies, each question claimed by exactly one replica,
-// no handler run twice for one question. Queue keeps every reply whole
+// conversations, the agent's connections dropped four times during the
+// run, and each replica's connection turned into a black hole once (as the
+// answer to one of its claims comes back): exactly 100 replies, each
+// question claimed by exactly one replica, no handler run twice for one
+// question. Queue keeps every reply whole
 // (under Preempt, a question asked while the previous one is answered
 // would cut that answer short, by design).
 func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, messagingtest.WithHeartbeat(100*time.Millisecond, 200*time.Millisecond))
 	const (
 		nReplicas = 3
 		nConvs    = 5
@@ -44,8 +48,17 @@ func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
 		return err
 	}
 	var servers []*serving
+	var holes []*blackHole
 	for i := range nReplicas {
-		sv := e.serve(handler, agent.WithPolicy(agent.Queue), agent.WithReplicaID(fmt.Sprintf("replica-%d", i)))
+		px := newBlackHole(t, e.srv.Addr(), `"agentClaim"`)
+		holes = append(holes, px)
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		hc := &http.Client{Transport: tr}
+		client, err := messaging.NewClient(messaging.WithEndpoint("http://"+px.addr()), messaging.WithToken(agentTok), messaging.WithHTTPClient(hc))
+		require.NoError(t, err)
+		sv := e.serveAs(client, handler, agent.WithPolicy(agent.Queue), agent.WithReplicaID(fmt.Sprintf("replica-%d", i)),
+			agent.WithSocketOptions(messaging.WithHTTPClient(hc)))
 		servers = append(servers, sv)
 	}
 	var wg sync.WaitGroup
@@ -75,6 +88,9 @@ func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
 	for i := range nQuestion {
 		if i%25 == 10 {
 			e.srv.DropConnectionsOf(agentID)
+		}
+		if i%25 == 20 {
+			holes[i/25%nReplicas].armed.Store(true)
 		}
 		qs = append(qs, e.ask(users[i%2], convs[i%nConvs], fmt.Sprintf("question %d", i)))
 	}
@@ -135,7 +151,15 @@ func TestReplicasAnswerEachQuestionOnce(t *testing.T) {
 			perReplica[claimedBy[q.ID][0]]++
 		}
 	}
-	t.Logf("questions answered per replica: %v; claims lost: %d; agent connections: %d", perReplica, lostN, e.srv.Stats().Connections)
+	frozen := 0
+	for _, px := range holes {
+		if px.froze.Load() {
+			frozen++
+		}
+	}
+	assert.Equal(t, nReplicas, frozen, "each replica's connection went dark once")
+	t.Logf("questions answered per replica: %v; claims lost: %d; agent connections: %d; black holes: %d",
+		perReplica, lostN, e.srv.Stats().Connections, frozen)
 }
 
 // A replica that dies holding a claim, before writing anything, leaves a
