@@ -309,7 +309,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.shutdownC)
 	}
 	started := s.started
-	if !started {
+	if !started && !s.stopping {
 		s.stopping = true
 		close(s.stopC)
 	}

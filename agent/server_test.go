@@ -258,10 +258,15 @@ func TestServerDiscoversNewConversations(t *testing.T) {
 	assert.Equal(t, q.ID, x.t.Question.ID)
 	took := time.Since(start)
 	t.Logf("answered %v after the question (discovery interval %v)", took, interval)
+	// The documented bound: one interval, plus a listing, a join and a
+	// history read (given generous room on a loaded machine).
+	assert.Less(t, took, interval+wait/2)
 	assert.Equal(t, "re: hi there", e.replies(q)[0].Content)
 	// Later questions arrive live.
+	start = time.Now()
 	q2 := e.ask(bobTok, conv, "again")
 	require.NoError(t, sv.next(t).err)
+	t.Logf("the next question answered in %v", time.Since(start))
 	assert.Equal(t, "re: again", e.replies(q2)[0].Content)
 }
 
@@ -437,5 +442,7 @@ func TestNewValidates(t *testing.T) {
 	s, err := agent.New(c, agent.HandlerFunc(echo))
 	require.NoError(t, err)
 	require.NoError(t, s.Shutdown(e.ctx))
+	require.NoError(t, s.Shutdown(e.ctx), "twice")
 	assert.ErrorIs(t, s.Serve(e.ctx), agent.ErrServerClosed)
+	assert.ErrorContains(t, s.Serve(e.ctx), "twice")
 }
