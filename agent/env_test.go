@@ -20,6 +20,8 @@ const (
 	aliceTok = "alice-token"
 	bobTok   = "bob-token"
 	agentTok = "agent-token"
+	otherTok = "other-agent-token"
+	otherID  = "07e40000-0000-4000-8000-000000000004"
 	aliceID  = "a11ce000-0000-4000-8000-000000000001"
 	bobID    = "b0b00000-0000-4000-8000-000000000002"
 	agentID  = "a6e70000-0000-4000-8000-000000000003"
@@ -41,6 +43,7 @@ func newEnv(t *testing.T, opts ...messagingtest.Option) *env {
 	srv.AddUser(aliceTok, messagingtest.Principal{ID: aliceID, Name: "alice", Entitlements: caps})
 	srv.AddUser(bobTok, messagingtest.Principal{ID: bobID, Name: "bob", Entitlements: caps})
 	srv.AddUser(agentTok, messagingtest.Principal{ID: agentID, Type: messaging.UserTypeAgent, AgentID: "agent:test", Entitlements: caps})
+	srv.AddUser(otherTok, messagingtest.Principal{ID: otherID, Type: messaging.UserTypeAgent, AgentID: "agent:other"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
 	t.Cleanup(cancel)
 	return &env{t: t, srv: srv, ctx: ctx}

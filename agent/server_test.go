@@ -15,6 +15,7 @@ import (
 
 	messaging "github.com/symbia-labs/messaging-go"
 	"github.com/symbia-labs/messaging-go/agent"
+	"github.com/symbia-labs/messaging-go/messagingtest"
 )
 
 func TestServerAnswersAQuestion(t *testing.T) {
@@ -445,4 +446,50 @@ func TestNewValidates(t *testing.T) {
 	require.NoError(t, s.Shutdown(e.ctx), "twice")
 	assert.ErrorIs(t, s.Serve(e.ctx), agent.ErrServerClosed)
 	assert.ErrorContains(t, s.Serve(e.ctx), "twice")
+}
+
+// A question older than the maximum age makes no turn when it arrives,
+// e.g. by backfill after a long disconnection: here the service's clock
+// dates it ten minutes back.
+func TestServerSkipsOldQuestionsThatArriveLate(t *testing.T) {
+	var offset atomic.Int64
+	e := newEnv(t, messagingtest.WithClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
+	conv := e.conv(messaging.ConversationGroup)
+	sv := e.serve(echo, agent.WithPolicy(agent.Queue))
+	e.eventually("the agent's socket", func() bool { return e.srv.Stats().LiveConnections == 1 })
+	offset.Store(int64(-10 * time.Minute))
+	old := e.ask(aliceTok, conv, "from long ago")
+	offset.Store(0)
+	q := e.ask(aliceTok, conv, "now")
+	x := sv.next(t)
+	require.NoError(t, x.err)
+	assert.Equal(t, q.ID, x.t.Question.ID, "the old question came first and made no turn")
+	assert.Empty(t, e.replies(old))
+}
+
+// Other agents' messages make turns only with WithAgentMessages.
+func TestServerAgentMessages(t *testing.T) {
+	for _, asked := range []bool{false, true} {
+		t.Run(fmt.Sprint("asked=", asked), func(t *testing.T) {
+			e := newEnv(t)
+			conv := e.conv(messaging.ConversationGroup)
+			var opts []agent.Option
+			if asked {
+				opts = append(opts, agent.WithAgentMessages())
+			}
+			sv := e.serve(echo, append(opts, agent.WithPolicy(agent.Queue))...)
+			e.eventually("the agent's socket", func() bool { return e.srv.Stats().LiveConnections == 1 })
+			// An agent posting is added to the conversation by the service.
+			fromAgent := e.ask(otherTok, conv, "from another agent")
+			q := e.ask(aliceTok, conv, "from a person")
+			x := sv.next(t)
+			require.NoError(t, x.err)
+			if asked {
+				assert.Equal(t, fromAgent.ID, x.t.Question.ID)
+				x = sv.next(t)
+				require.NoError(t, x.err)
+			}
+			assert.Equal(t, q.ID, x.t.Question.ID)
+		})
+	}
 }
