@@ -250,3 +250,55 @@ func TestReplicaRenewsItsClaim(t *testing.T) {
 	require.Len(t, rs, 1)
 	assert.Equal(t, "re: slow one", rs[0].Content)
 }
+
+// Under Preempt, the replica running a turn preempts it when a new
+// question arrives, whichever replica claims the new one.
+func TestReplicasPreemptAcrossReplicas(t *testing.T) {
+	e := newEnv(t)
+	conv := e.conv(messaging.ConversationGroup)
+	h := newScripted()
+	a := e.serve(h.serve, agent.WithReplicaID("a"))
+	b := e.serve(h.serve, agent.WithReplicaID("b"))
+	e.eventually("both replicas to connect", func() bool { return e.srv.Stats().LiveConnections == 2 })
+	q1 := e.ask(aliceTok, conv, "first")
+	first := h.turn(t)
+	assert.Equal(t, q1.ID, first.Question.ID)
+	q2 := e.ask(bobTok, conv, "second")
+	second := h.turn(t)
+	assert.Equal(t, q2.ID, second.Question.ID)
+	// Another replica may have claimed the second question and started
+	// it at once: the preemption reaches the first turn a round trip later.
+	select {
+	case <-first.Run().Context().Done():
+	case <-time.After(wait):
+		t.Fatal("the first turn was not preempted")
+	}
+	var stopped *messaging.RunStoppedError
+	require.ErrorAs(t, context.Cause(first.Run().Context()), &stopped)
+	assert.Equal(t, messaging.StreamPreempt, stopped.Event)
+	assert.Equal(t, q2.ID, stopped.PreemptedBy)
+	close(h.tokens)
+	var won, preempted, lostN int
+	for range 4 { // two questions, two replicas
+		var x ended
+		select {
+		case x = <-a.ends:
+		case x = <-b.ends:
+		case <-time.After(wait):
+			t.Fatal("no turn ended")
+		}
+		switch {
+		case x.err == nil:
+			won++
+		case errors.Is(x.err, messaging.ErrRunPreempted):
+			preempted++
+		case errors.Is(x.err, agent.ErrClaimedElsewhere):
+			lostN++
+		default:
+			t.Errorf("turn %q: %v", x.t.Question.Content, x.err)
+		}
+	}
+	assert.Equal(t, []int{1, 1, 2}, []int{won, preempted, lostN})
+	assert.Len(t, e.replies(q1), 1)
+	assert.Len(t, e.replies(q2), 1)
+}

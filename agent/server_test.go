@@ -493,3 +493,58 @@ func TestServerAgentMessages(t *testing.T) {
 		})
 	}
 }
+
+// A turn that is not interruptible is waited for under Preempt.
+func TestServerUninterruptibleTurnIsWaitedFor(t *testing.T) {
+	e := newEnv(t)
+	conv := e.conv(messaging.ConversationGroup)
+	h := newScripted()
+	sv := e.serve(func(ctx context.Context, t *agent.Turn) error {
+		t.SetInterruptible(false)
+		return h.serve(ctx, t)
+	})
+	q1 := e.ask(aliceTok, conv, "first")
+	first := h.turn(t)
+	q2 := e.ask(aliceTok, conv, "second")
+	e.eventually("the second claim", func() bool { return len(e.replies(q2)) == 1 })
+	select {
+	case <-h.started:
+		t.Fatal("the second turn started while the first ran")
+	case <-time.After(200 * time.Millisecond):
+	}
+	assert.Equal(t, messaging.RunRunning, first.Run().State(), "not preempted")
+	h.tokens <- "b"
+	<-h.wrote
+	close(h.tokens)
+	x := sv.next(t)
+	require.NoError(t, x.err)
+	assert.Equal(t, q1.ID, x.t.Question.ID)
+	assert.Equal(t, q2.ID, h.turn(t).Question.ID)
+	require.NoError(t, sv.next(t).err)
+}
+
+// Shutdown ends the turns still waiting for their turn without running
+// them; their claims stay, for the lease.
+func TestServerShutdownEndsWaitingTurns(t *testing.T) {
+	e := newEnv(t)
+	conv := e.conv(messaging.ConversationGroup)
+	h := newScripted()
+	sv := e.serve(h.serve, agent.WithPolicy(agent.Queue))
+	e.ask(aliceTok, conv, "first")
+	h.turn(t)
+	q2 := e.ask(aliceTok, conv, "second")
+	e.eventually("the second claim", func() bool { return len(e.replies(q2)) == 1 })
+	shut := make(chan error, 1)
+	go func() { shut <- sv.srv.Shutdown(e.ctx) }()
+	x := sv.next(t)
+	assert.Equal(t, q2.ID, x.t.Question.ID)
+	assert.ErrorIs(t, x.err, agent.ErrServerClosed)
+	assert.Nil(t, x.t.Reply(), "its handler did not run")
+	close(h.tokens)
+	require.NoError(t, sv.next(t).err)
+	require.NoError(t, <-shut)
+	assert.ErrorIs(t, sv.wait(t), agent.ErrServerClosed)
+	rs := e.replies(q2)
+	require.Len(t, rs, 1)
+	assert.Equal(t, agent.DefaultPlaceholder, rs[0].Content)
+}
