@@ -548,3 +548,29 @@ func TestServerShutdownEndsWaitingTurns(t *testing.T) {
 	require.Len(t, rs, 1)
 	assert.Equal(t, agent.DefaultPlaceholder, rs[0].Content)
 }
+
+// People see the agent typing while a turn works on its reply.
+func TestServerShowsTypingDuringATurn(t *testing.T) {
+	e := newEnv(t)
+	conv := e.conv(messaging.ConversationGroup)
+	alice, err := e.client(aliceTok).NewSocket(messaging.WithHTTPClient(e.srv.Client()))
+	require.NoError(t, err)
+	defer alice.Close()
+	typing := make(chan messaging.TypingEvent, 10)
+	alice.OnTypingStart(func(ev messaging.TypingEvent) { typing <- ev })
+	require.NoError(t, alice.Connect(e.ctx))
+	require.NoError(t, alice.JoinConversation(e.ctx, conv))
+	h := newScripted()
+	sv := e.serve(h.serve)
+	e.ask(aliceTok, conv, "hello")
+	h.turn(t)
+	select {
+	case ev := <-typing:
+		assert.Equal(t, agentID, ev.UserID)
+		assert.Equal(t, conv, ev.ConversationID)
+	case <-time.After(wait):
+		t.Fatal("alice never saw the agent typing")
+	}
+	close(h.tokens)
+	require.NoError(t, sv.next(t).err)
+}
