@@ -52,17 +52,17 @@ func TestActivityContentTypeFitsTheService(t *testing.T) {
 
 func TestActivityTrackerOrdering(t *testing.T) {
 	tr, evs := newBareTracker()
-	tr.message(atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, "starting"), true)
-	tr.message(atRecord(t, atTool, ActivityToolCall, 3, ActivityRunning, 0.5, "half"), false)
+	tr.message(atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, "starting"))
+	tr.message(atRecord(t, atTool, ActivityToolCall, 3, ActivityRunning, 0.5, "half"))
 	// An older state arriving late (e.g. from a history page) is ignored.
-	tr.message(atRecord(t, atTool, ActivityToolCall, 2, ActivityRunning, 0.25, "quarter"), false)
+	tr.message(atRecord(t, atTool, ActivityToolCall, 2, ActivityRunning, 0.25, "quarter"))
 	// A repeat is ignored.
-	tr.message(atRecord(t, atTool, ActivityToolCall, 3, ActivityRunning, 0.5, "half"), false)
-	tr.message(atRecord(t, atTool, ActivityToolCall, 5, ActivityCompleted, 1, "done"), false)
+	tr.message(atRecord(t, atTool, ActivityToolCall, 3, ActivityRunning, 0.5, "half"))
+	tr.message(atRecord(t, atTool, ActivityToolCall, 5, ActivityCompleted, 1, "done"))
 	// A late progress after the completion is ignored, even with a higher
 	// sequence: a finished activity never runs again.
-	tr.message(atRecord(t, atTool, ActivityToolCall, 4, ActivityRunning, 0.75, "late"), false)
-	tr.message(atRecord(t, atTool, ActivityToolCall, 6, ActivityRunning, 0.8, "later"), false)
+	tr.message(atRecord(t, atTool, ActivityToolCall, 4, ActivityRunning, 0.75, "late"))
+	tr.message(atRecord(t, atTool, ActivityToolCall, 6, ActivityRunning, 0.8, "later"))
 
 	assert.Equal(t, []string{
 		"tool_call_start running 0.00",
@@ -80,12 +80,12 @@ func TestActivityTrackerOrdering(t *testing.T) {
 func TestActivityTrackerFirstSeenByAnEdit(t *testing.T) {
 	tr, evs := newBareTracker()
 	// The creation was missed: the first edit seen starts the activity.
-	tr.message(atRecord(t, atTask, ActivityTask, 4, ActivityRunning, 0.4, "going"), false)
+	tr.message(atRecord(t, atTask, ActivityTask, 4, ActivityRunning, 0.4, "going"))
 	running := tr.Activities(atConv)
 	require.Len(t, running, 1)
 	assert.Equal(t, 0.4, running[0].Progress)
 	// Seen first in a final state (e.g. from history): its end only.
-	tr.message(atRecord(t, atTool, ActivityToolCall, 3, ActivityFailed, 0.1, "boom"), true)
+	tr.message(atRecord(t, atTool, ActivityToolCall, 3, ActivityFailed, 0.1, "boom"))
 	assert.Equal(t, []string{"agent_task_start running 0.40", "tool_call_error failed 0.10"}, eventTypes(*evs))
 }
 
@@ -93,19 +93,19 @@ func TestActivityTrackerIgnoresWhatItCannotRead(t *testing.T) {
 	tr, evs := newBareTracker()
 	m := atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, "")
 	m.ContentType = ActivityMediaType + ";v=2"
-	tr.message(m, true)
+	tr.message(m)
 	m = atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, "")
 	m.Content = "not json"
-	tr.message(m, true)
+	tr.message(m)
 	m = atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, "")
 	m.ContentType = "text"
-	tr.message(m, true)
+	tr.message(m)
 	assert.Empty(t, *evs)
 }
 
 func TestActivityTrackerForgetsDeletedRecords(t *testing.T) {
 	tr, _ := newBareTracker()
-	tr.message(atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, ""), true)
+	tr.message(atRecord(t, atTool, ActivityToolCall, 1, ActivityRunning, 0, ""))
 	tr.forget(atConv, atTool)
 	_, ok := tr.Get(atTool)
 	assert.False(t, ok)
@@ -115,7 +115,7 @@ func TestActivityTrackerKeepsFinishedBounded(t *testing.T) {
 	tr, _ := newBareTracker()
 	for i := range activityKeepFinished + 10 {
 		id := fmt.Sprintf("70010000-0000-4000-8000-%012d", i)
-		tr.message(atRecord(t, id, ActivityToolCall, 2, ActivityCompleted, 1, ""), true)
+		tr.message(atRecord(t, id, ActivityToolCall, 2, ActivityCompleted, 1, ""))
 	}
 	assert.Len(t, tr.convs[atConv].recs, activityKeepFinished)
 	_, ok := tr.Get("70010000-0000-4000-8000-000000000000")

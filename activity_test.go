@@ -365,8 +365,11 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	require.NoError(t, err)
 	other, err := run.StartToolCall(e.ctx, messaging.ToolCallParams{Name: "hotel_search"})
 	require.NoError(t, err)
+	gone, err := run.StartToolCall(e.ctx, messaging.ToolCallParams{Name: "car_search"})
+	require.NoError(t, err)
 	require.NoError(t, call.Progress(e.ctx, 0.25, "quarter"))
 	tracked.next(t, messaging.ToolCallProgress)
+	require.Len(t, tr.Activities(e.conv), 3)
 
 	g.shut()
 	for s := range states {
@@ -377,8 +380,9 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	// Missed while disconnected: the service does not replay them.
 	require.NoError(t, call.Complete(e.ctx, "25 flights"))
 	require.NoError(t, other.Progress(e.ctx, 0.5, "half"))
+	require.NoError(t, agent.DeleteMessage(e.ctx, gone.ID()))
 	require.Eventually(t, func() bool { return e.stored(other.ID()).Progress == 0.5 }, acWait, 5*time.Millisecond)
-	require.Len(t, tr.Activities(e.conv), 2, "still the state before the loss")
+	require.Len(t, tr.Activities(e.conv), 3, "still the state before the loss")
 
 	g.reopen()
 	done := tracked.next(t, messaging.ToolCallComplete).Record

@@ -73,8 +73,8 @@ func NewActivityTracker(s *Socket) *ActivityTracker {
 	t := &ActivityTracker{s: s, convs: make(map[string]*activityConv)}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.offs = []func(){
-		s.OnMessage(func(m *Message) { t.message(m, true) }),
-		s.OnMessageUpdate(func(m *Message) { t.message(m, false) }),
+		s.OnMessage(t.message),
+		s.OnMessageUpdate(t.message),
 		s.OnMessageDelete(func(e MessageDeletedEvent) { t.forget(e.ConversationID, e.ID) }),
 		s.OnStateChange(func(c StateChange) {
 			switch {
@@ -169,22 +169,31 @@ func (t *ActivityTracker) Load(ctx context.Context, c *Client, conversationID st
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return err
 	}
+	_, err := t.load(ctx, c, conversationID, since)
+	return err
+}
+
+// load applies the activity records of a conversation's history since
+// since, and returns the ids of the messages it read.
+func (t *ActivityTracker) load(ctx context.Context, c *Client, conversationID string, since time.Time) (map[string]bool, error) {
 	var opts []MessagesOption
 	if !since.IsZero() {
 		opts = append(opts, WithAfter(since))
 	}
+	seen := make(map[string]bool)
 	for m, err := range c.Messages(ctx, conversationID, opts...) {
 		if err != nil {
-			return fmt.Errorf("messaging: activity tracker: loading conversation %s: %w", conversationID, err)
+			return nil, fmt.Errorf("messaging: activity tracker: loading conversation %s: %w", conversationID, err)
 		}
-		t.message(&m, true)
+		seen[m.ID] = true
+		t.message(&m)
 	}
-	return nil
+	return seen, nil
 }
 
 // Close unsubscribes the tracker from the socket and stops a refresh
-// under way, waiting for it. A handler already running may finish after
-// Close returns.
+// under way, waiting for it: do not call it from an OnChange or OnError
+// handler. A handler already running may finish after Close returns.
 func (t *ActivityTracker) Close() {
 	t.mu.Lock()
 	t.closed = true
@@ -199,7 +208,7 @@ func (t *ActivityTracker) Close() {
 }
 
 // message applies the record a message carries, if it carries one.
-func (t *ActivityTracker) message(m *Message, created bool) {
+func (t *ActivityTracker) message(m *Message) {
 	if !IsActivity(m) {
 		return
 	}
@@ -268,12 +277,14 @@ func (t *ActivityTracker) reconnected() {
 		return
 	}
 	t.lost = false
-	from := make(map[string]time.Time) // conversation id → oldest running record
+	from := make(map[string]time.Time)   // conversation id → oldest running record
+	running := make(map[string][]string) // conversation id → running records
 	for _, c := range t.convs {
 		for _, r := range c.recs {
 			if r.State != ActivityRunning {
 				continue
 			}
+			running[c.id] = append(running[c.id], r.ID)
 			if at, ok := from[c.id]; !ok || r.CreatedAt.Before(at) {
 				from[c.id] = r.CreatedAt
 			}
@@ -298,10 +309,18 @@ func (t *ActivityTracker) reconnected() {
 		for _, id := range ids {
 			// One millisecond before the oldest record: the history's
 			// bounds are strict, on millisecond times.
-			err := t.Load(ctx, client, id, from[id].Add(-time.Millisecond))
-			if err != nil && !errors.Is(err, context.Canceled) {
-				if t.errs.enqueue(err) {
+			seen, err := t.load(ctx, client, id, from[id].Add(-time.Millisecond))
+			if err != nil {
+				if !errors.Is(err, context.Canceled) && t.errs.enqueue(err) {
 					t.errs.drain()
+				}
+				continue
+			}
+			// A record running at the loss and absent from the history
+			// since it was created was deleted meanwhile.
+			for _, rid := range running[id] {
+				if !seen[rid] {
+					t.forget(id, rid)
 				}
 			}
 		}
