@@ -370,6 +370,22 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	require.NoError(t, call.Progress(e.ctx, 0.25, "quarter"))
 	tracked.next(t, messaging.ToolCallProgress)
 	require.Len(t, tr.Activities(e.conv), 3)
+	// A second conversation, deleted while the user is disconnected.
+	errs := make(chan error, 10)
+	tr.OnError(func(err error) { errs <- err })
+	conv2, err := e.client(acUserTok).CreateConversation(e.ctx, messaging.CreateConversationParams{
+		Type: messaging.ConversationGroup, Name: "doomed",
+		Participants: []messaging.NewParticipant{{UserID: acAgentID, UserType: messaging.UserTypeAgent}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, user.JoinConversation(e.ctx, conv2.ID))
+	require.NoError(t, agent.JoinConversation(e.ctx, conv2.ID))
+	run2, err := agent.Run(e.ctx, conv2.ID, "", messaging.WithRunPrincipal(acAgentID))
+	require.NoError(t, err)
+	defer run2.End()
+	_, err = run2.StartToolCall(e.ctx, messaging.ToolCallParams{Name: "doomed"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(tr.Activities(conv2.ID)) == 1 }, acWait, 5*time.Millisecond)
 
 	g.shut()
 	for s := range states {
@@ -381,6 +397,7 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	require.NoError(t, call.Complete(e.ctx, "25 flights"))
 	require.NoError(t, other.Progress(e.ctx, 0.5, "half"))
 	require.NoError(t, agent.DeleteMessage(e.ctx, gone.ID()))
+	require.NoError(t, e.client(acUserTok).DeleteConversation(e.ctx, conv2.ID))
 	require.Eventually(t, func() bool { return e.stored(other.ID()).Progress == 0.5 }, acWait, 5*time.Millisecond)
 	require.Len(t, tr.Activities(e.conv), 3, "still the state before the loss")
 
@@ -391,6 +408,9 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 		a := tr.Activities(e.conv)
 		return len(a) == 1 && a[0].ID == other.ID() && a[0].Progress == 0.5
 	}, acWait, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(tr.Activities(conv2.ID)) == 0 }, acWait, 5*time.Millisecond,
+		"a conversation that can no longer be read is forgotten")
+	assert.Empty(t, errs, "and that is no error")
 }
 
 func TestActivityTrackerLoadForALateJoiner(t *testing.T) {

@@ -36,7 +36,9 @@ const (
 // disconnected. So after every reconnection the tracker refetches, over
 // REST with the socket's credentials, the history since the oldest record
 // it holds running in each conversation, and applies what it finds: the
-// tracker shows the true state again (failures are reported to OnError).
+// tracker shows the true state again (failures are reported to OnError;
+// a conversation whose history the caller may no longer read, because it
+// left it, was removed, or the conversation was deleted, is forgotten).
 // With the socket's history backfill on (the default), records created
 // during the disconnection arrive as messages too. A late joiner, or a
 // program that starts while activities run, reconstructs the state from
@@ -268,6 +270,13 @@ func (t *ActivityTracker) forget(conversationID, id string) {
 	}
 }
 
+// forgetConversation drops everything known of a conversation.
+func (t *ActivityTracker) forgetConversation(conversationID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.convs, strings.ToLower(conversationID))
+}
+
 // reconnected starts the refresh of the records left running when the
 // connection was lost.
 func (t *ActivityTracker) reconnected() {
@@ -310,6 +319,11 @@ func (t *ActivityTracker) reconnected() {
 			// One millisecond before the oldest record: the history's
 			// bounds are strict, on millisecond times.
 			seen, err := t.load(ctx, client, id, from[id].Add(-time.Millisecond))
+			if errors.Is(err, ErrForbidden) {
+				// Left, removed, or deleted: nothing there is ours to show.
+				t.forgetConversation(id)
+				continue
+			}
 			if err != nil {
 				if !errors.Is(err, context.Canceled) && t.errs.enqueue(err) {
 					t.errs.drain()

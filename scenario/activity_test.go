@@ -19,17 +19,23 @@ import (
 )
 
 // activityWatch is a person's tracker of a conversation's activity, with
-// the events it reported.
+// the events it reported in that conversation. (Against a real server,
+// the person's socket is in the rooms of every conversation of theirs,
+// including those of scenarios running in parallel.)
 type activityWatch struct {
 	*messaging.ActivityTracker
 	ch chan messaging.ActivityEvent
 }
 
-func watchActivity(t *testing.T, s *messaging.Socket) *activityWatch {
+func watchActivity(t *testing.T, s *messaging.Socket, conversation string) *activityWatch {
 	t.Helper()
 	w := &activityWatch{ActivityTracker: messaging.NewActivityTracker(s), ch: make(chan messaging.ActivityEvent, 1000)}
 	t.Cleanup(w.Close)
-	w.OnChange(func(e messaging.ActivityEvent) { w.ch <- e })
+	w.OnChange(func(e messaging.ActivityEvent) {
+		if e.Record.ConversationID == conversation {
+			w.ch <- e
+		}
+	})
 	w.OnError(func(err error) { t.Errorf("activity tracker: %v", err) })
 	return w
 }
@@ -84,7 +90,7 @@ func TestActivityToolCall(t *testing.T) {
 	e := newEnv(t)
 	a, b, ag := e.alice, e.bob, e.agent
 	g := a.group(b, ag)
-	bw := watchActivity(t, b.connect(g).Socket)
+	bw := watchActivity(t, b.connect(g).Socket, g)
 	as := ag.connect(g)
 	q := a.send(g, "flights from NYC to Paris in June?")
 
@@ -128,7 +134,7 @@ func TestActivityError(t *testing.T) {
 	e := newEnv(t)
 	a, b, ag := e.alice, e.bob, e.agent
 	g := a.group(b, ag)
-	bw := watchActivity(t, b.connect(g).Socket)
+	bw := watchActivity(t, b.connect(g).Socket, g)
 	run := agentRun(t, e, ag.connect(g), g)
 
 	require.NoError(t, run.SetStatus(e.ctx, messaging.AgentStatus{Status: "active", CurrentTask: "Analyzing flight options", Progress: 0.6}))
@@ -171,7 +177,7 @@ func TestActivityCancelledRun(t *testing.T) {
 	e := newEnv(t)
 	a, b, ag := e.alice, e.bob, e.agent
 	g := a.group(b, ag)
-	bw := watchActivity(t, b.connect(g).Socket)
+	bw := watchActivity(t, b.connect(g).Socket, g)
 	run := agentRun(t, e, ag.connect(g), g)
 
 	call, err := run.StartToolCall(e.ctx, messaging.ToolCallParams{Name: "flight_search"})
@@ -267,7 +273,7 @@ func TestActivityReceiverReconnects(t *testing.T) {
 	t.Cleanup(func() { _ = bs.Close() })
 	states := make(chan messaging.State, 100)
 	bs.OnStateChange(func(c messaging.StateChange) { states <- c.Current })
-	bw := watchActivity(t, bs)
+	bw := watchActivity(t, bs, g)
 	require.NoError(t, bs.Connect(e.callCtx()))
 	require.NoError(t, bs.JoinConversation(e.callCtx(), g))
 
@@ -300,7 +306,7 @@ func TestActivityReceiverReconnects(t *testing.T) {
 	}, eventTimeout, 10*time.Millisecond)
 
 	// A late joiner: alice connects now and loads the history.
-	aw := watchActivity(t, a.connect(g).Socket)
+	aw := watchActivity(t, a.connect(g).Socket, g)
 	require.NoError(t, aw.Load(e.ctx, a.Client, g, time.Time{}))
 	r := aw.Activities(g)
 	require.Len(t, r, 1)
