@@ -78,6 +78,8 @@ type AgentStatus struct {
 // handoff, End, or the socket's Close), the record is closed for it: its
 // state becomes cancelled, with an Error saying why (code RUN_CANCELLED,
 // RUN_PREEMPTED, RUN_HANDED_OFF or RUN_ENDED), so no record stays running.
+// Edits go on while the run is paused: they report the agent's work, they
+// are not its output.
 //
 // Every method is safe for concurrent use.
 type Activity struct {
