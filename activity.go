@@ -1,7 +1,6 @@
 package messaging
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -237,16 +236,17 @@ func DecodeActivity(m *Message) (ActivityRecord, error) {
 	if !IsActivity(m) {
 		return ActivityRecord{}, ErrNotActivity
 	}
-	_, params, err := mime.ParseMediaType(m.ContentType)
-	if err != nil {
-		return ActivityRecord{}, fmt.Errorf("%w: message %s: content type %q: %w", ErrMalformed, m.ID, m.ContentType, err)
-	}
-	if v, ok := params["v"]; ok && v != "1" {
-		return ActivityRecord{}, fmt.Errorf("%w: message %s: v=%s, this SDK reads v=%d", ErrActivityVersion, m.ID, v, ActivityVersion)
+	if m.ContentType != ActivityContentType { // the SDK's own spelling needs no parsing
+		_, params, err := mime.ParseMediaType(m.ContentType)
+		if err != nil {
+			return ActivityRecord{}, fmt.Errorf("%w: message %s: content type %q: %w", ErrMalformed, m.ID, m.ContentType, err)
+		}
+		if v, ok := params["v"]; ok && v != "1" {
+			return ActivityRecord{}, fmt.Errorf("%w: message %s: v=%s, this SDK reads v=%d", ErrActivityVersion, m.ID, v, ActivityVersion)
+		}
 	}
 	var w activityWire
-	dec := json.NewDecoder(bytes.NewReader([]byte(m.Content)))
-	if err := dec.Decode(&w); err != nil {
+	if err := json.Unmarshal([]byte(m.Content), &w); err != nil {
 		return ActivityRecord{}, fmt.Errorf("%w: activity record %s: %w", ErrMalformed, m.ID, err)
 	}
 	switch {

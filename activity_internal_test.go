@@ -147,7 +147,8 @@ func TestDecodeActivity(t *testing.T) {
 	_, err = DecodeActivity(&Message{ContentType: ActivityMediaType + ";v=2", Content: content})
 	assert.ErrorIs(t, err, ErrActivityVersion)
 	for _, bad := range []string{"", "[]", `{"kind":"tool_call","seq":1,"state":"paused"}`,
-		`{"kind":"dance","seq":1,"state":"running"}`, `{"kind":"task","seq":0,"state":"running"}`} {
+		`{"kind":"dance","seq":1,"state":"running"}`, `{"kind":"task","seq":0,"state":"running"}`,
+		`{"kind":"task","seq":1,"state":"running"} trailing`} {
 		_, err = DecodeActivity(&Message{ContentType: ActivityContentType, Content: bad})
 		assert.ErrorIs(t, err, ErrMalformed, "content %q", bad)
 	}
@@ -156,4 +157,50 @@ func TestDecodeActivity(t *testing.T) {
 	assert.NoError(t, err)
 	assert.False(t, IsActivity(nil))
 	assert.False(t, errors.Is(ErrActivityVersion, ErrNotActivity))
+}
+
+func benchRecord(b *testing.B) *Message {
+	content, err := encodeActivity(&ActivityRecord{Kind: ActivityToolCall, Seq: 3, State: ActivityRunning,
+		Name: "flight_search", Parameters: json.RawMessage(`{"origin":"NYC","destination":"PAR","departure_date":"2025-06-01"}`),
+		Progress: 0.75, Message: "Searching for return flights...", StartedAt: time.Now()})
+	require.NoError(b, err)
+	return &Message{ID: atTool, ConversationID: atConv, SenderID: atAgent, Content: content, ContentType: ActivityContentType}
+}
+
+func BenchmarkDecodeActivity(b *testing.B) {
+	m := benchRecord(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeActivity(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// One live progress state through a tracker: decode, order check, store,
+// report.
+func BenchmarkActivityTrackerProgress(b *testing.B) {
+	tr, _ := newBareTracker()
+	tr.changes = notifier[ActivityEvent]{}
+	tr.OnChange(func(ActivityEvent) {})
+	m := benchRecord(b)
+	var w activityWire
+	require.NoError(b, json.Unmarshal([]byte(m.Content), &w))
+	msgs := make([]Message, 1024)
+	for i := range msgs {
+		w.Seq = int64(i + 1)
+		c, _ := json.Marshal(w)
+		msgs[i] = *m
+		msgs[i].Content = string(c)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(msgs) {
+			tr.forget(atConv, atTool)
+			i = 0
+		}
+		tr.message(&msgs[i])
+		i++
+	}
 }
