@@ -5,6 +5,7 @@ package messaging_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -467,4 +468,53 @@ func TestActivityBadInput(t *testing.T) {
 	require.ErrorAs(t, call.Fail(e.ctx, messaging.ActivityError{}), &ve)
 	require.ErrorAs(t, call.Complete(e.ctx, make(chan int)), &ve)
 	assert.Equal(t, messaging.ActivityRunning, call.Record().State)
+}
+
+// Edits dropped by an overflowing handler queue are not recovered by the
+// socket: the tracker refetches the records it holds running.
+func TestActivityTrackerRecoversEditsDroppedOnOverflow(t *testing.T) {
+	e := newACEnv(t)
+	agent := e.connect(acAgentTok, nil)
+	user := e.connect(acUserTok, nil, messaging.WithHandlerQueueSize(1), messaging.WithBackfill(false))
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	user.OnMessageUpdate(func(*messaging.Message) {
+		once.Do(func() {
+			close(blocked)
+			<-release
+		})
+	})
+	slow := make(chan struct{}, 1)
+	user.OnError(func(err error) {
+		if errors.Is(err, messaging.ErrSlowConsumer) {
+			slow <- struct{}{}
+		}
+	})
+	tracked := newACEvents()
+	tr := messaging.NewActivityTracker(user)
+	defer tr.Close()
+	tr.OnChange(tracked.add)
+
+	run := e.run(agent)
+	call, err := run.StartToolCall(e.ctx, messaging.ToolCallParams{Name: "flight_search", FlushInterval: time.Millisecond})
+	require.NoError(t, err)
+	tracked.next(t, messaging.ToolCallStart)
+	require.NoError(t, call.Progress(e.ctx, 0.1, ""))
+	<-blocked // the dispatcher holds the first edit
+	require.NoError(t, call.Progress(e.ctx, 0.2, ""))
+	require.Eventually(t, func() bool { return e.stored(call.ID()).Progress == 0.2 }, acWait, time.Millisecond)
+	require.NoError(t, call.Complete(e.ctx, "done"))
+	// The service broadcast the completion before acknowledging it; the
+	// acknowledgement of a send of the user's comes after it on the user's
+	// connection: once it is read, the completion was queued or dropped.
+	_, err = user.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: e.conv, Content: "barrier"})
+	require.NoError(t, err)
+	close(release)
+	select {
+	case <-slow:
+	case <-time.After(acWait):
+		t.Fatal("the queue did not overflow")
+	}
+	assert.Equal(t, call.ID(), tracked.next(t, messaging.ToolCallComplete).Record.ID)
+	assert.Empty(t, tr.Activities(e.conv))
 }

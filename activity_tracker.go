@@ -33,7 +33,9 @@ const (
 // creation was missed) is tracked from that edit.
 //
 // The service does not replay the edits a socket missed while it was
-// disconnected. So after every reconnection the tracker refetches, over
+// disconnected, nor does the socket recover the edits its handler queue
+// dropped (ErrSlowConsumer). So after every reconnection and every such
+// overflow the tracker refetches, over
 // REST with the socket's credentials, the history since the oldest record
 // it holds running in each conversation, and applies what it finds: the
 // tracker shows the true state again (failures are reported to OnError;
@@ -78,6 +80,12 @@ func NewActivityTracker(s *Socket) *ActivityTracker {
 		s.OnMessage(t.message),
 		s.OnMessageUpdate(t.message),
 		s.OnMessageDelete(func(e MessageDeletedEvent) { t.forget(e.ConversationID, e.ID) }),
+		s.OnError(func(err error) {
+			// The handler queue overflowed: the edits it dropped are lost.
+			if errors.Is(err, ErrSlowConsumer) {
+				t.refresh()
+			}
+		}),
 		s.OnStateChange(func(c StateChange) {
 			switch {
 			case c.Previous == StateConnected:
@@ -277,15 +285,26 @@ func (t *ActivityTracker) forgetConversation(conversationID string) {
 	delete(t.convs, strings.ToLower(conversationID))
 }
 
-// reconnected starts the refresh of the records left running when the
-// connection was lost.
+// reconnected refreshes the records left running when the connection was
+// lost.
 func (t *ActivityTracker) reconnected() {
 	t.mu.Lock()
-	if t.closed || !t.lost {
+	lost := t.lost
+	t.lost = false
+	t.mu.Unlock()
+	if lost {
+		t.refresh()
+	}
+}
+
+// refresh starts the refetch of the records held running, from the
+// history.
+func (t *ActivityTracker) refresh() {
+	t.mu.Lock()
+	if t.closed {
 		t.mu.Unlock()
 		return
 	}
-	t.lost = false
 	from := make(map[string]time.Time)   // conversation id → oldest running record
 	running := make(map[string][]string) // conversation id → running records
 	for _, c := range t.convs {
