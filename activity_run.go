@@ -77,8 +77,9 @@ type AgentStatus struct {
 // final state at once. When the run ends first (a cancel, a preemption, a
 // handoff, End, or the socket's Close), the record is closed for it: its
 // state becomes cancelled, with an Error saying why (code RUN_CANCELLED,
-// RUN_PREEMPTED, RUN_HANDED_OFF or RUN_ENDED), so no record stays running.
-// Edits go on while the run is paused: they report the agent's work, they
+// RUN_PREEMPTED, RUN_HANDED_OFF or RUN_ENDED), so no record stays running;
+// Run.End normally does it before it returns, so that closing the socket
+// right after loses nothing. Edits go on while the run is paused: they report the agent's work, they
 // are not its output.
 //
 // Every method is safe for concurrent use.
@@ -519,7 +520,10 @@ func (ra *runActivities) remove(a *Activity) {
 // is seen on the socket's dispatcher goroutine, which must not wait for
 // edits: the records are closed on a goroutine of their own then, bounded
 // by activityIOTimeout per edit. Otherwise (End, the run's context, the
-// socket's Close) they are closed before End returns.
+// socket's Close) they are closed on the goroutine that delivers the run's
+// change: for End, End's own, so that they are closed before End returns,
+// unless another change of the run is being delivered at that moment, on
+// the goroutine delivering it.
 func (ra *runActivities) runEnded(state RunState, cause error, onDispatcher bool) {
 	ra.mu.Lock()
 	if ra.ended {
