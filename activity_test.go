@@ -40,7 +40,7 @@ func newACEnv(t *testing.T) *acEnv {
 	srv := messagingtest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.AddUser(acAgentTok, messagingtest.Principal{ID: acAgentID, Type: messaging.UserTypeAgent, AgentID: "agent:acts",
-		Entitlements: []string{"cap:messaging.interrupt"}})
+		Entitlements: []string{"cap:messaging.interrupt", "cap:messaging.route"}})
 	srv.AddUser(acUserTok, messagingtest.Principal{ID: acUserID})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*acWait)
 	t.Cleanup(cancel)
@@ -517,4 +517,43 @@ func TestActivityTrackerRecoversEditsDroppedOnOverflow(t *testing.T) {
 	}
 	assert.Equal(t, call.ID(), tracked.next(t, messaging.ToolCallComplete).Record.ID)
 	assert.Empty(t, tr.Activities(e.conv))
+}
+
+// Each way a run ends names itself in the records it closes.
+func TestActivityRunEndCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name, code string
+		end        func(e *acEnv, r *messaging.Run, cancel context.CancelFunc)
+	}{
+		{"preempt", "RUN_PREEMPTED", func(e *acEnv, r *messaging.Run, _ context.CancelFunc) {
+			_, err := e.client(acAgentTok).SendControl(e.ctx, e.conv, messaging.ControlParams{Event: "stream.preempt", RunID: r.ID()})
+			require.NoError(e.t, err)
+		}},
+		{"handoff", "RUN_HANDED_OFF", func(e *acEnv, r *messaging.Run, _ context.CancelFunc) {
+			_, err := e.client(acAgentTok).SendControl(e.ctx, e.conv, messaging.ControlParams{Event: "stream.handoff", RunID: r.ID(),
+				Target: &messaging.ControlTarget{PrincipalID: acUserID}})
+			require.NoError(e.t, err)
+		}},
+		{"context", "RUN_CANCELLED", func(_ *acEnv, _ *messaging.Run, cancel context.CancelFunc) { cancel() }},
+		{"end", "RUN_ENDED", func(_ *acEnv, r *messaging.Run, _ context.CancelFunc) { r.End() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newACEnv(t)
+			agent := e.connect(acAgentTok, nil)
+			ctx, cancel := context.WithCancel(e.ctx)
+			defer cancel()
+			run, err := agent.Run(ctx, e.conv, "", messaging.WithRunPrincipal(acAgentID))
+			require.NoError(t, err)
+			defer run.End()
+			call, err := run.StartToolCall(e.ctx, messaging.ToolCallParams{Name: "x"})
+			require.NoError(t, err)
+			tc.end(e, run, cancel)
+			require.Eventually(t, func() bool { return e.stored(call.ID()).State == messaging.ActivityCancelled },
+				acWait, 5*time.Millisecond)
+			rec := e.stored(call.ID())
+			require.NotNil(t, rec.Error)
+			assert.Equal(t, tc.code, rec.Error.Code)
+			assert.False(t, rec.EndedAt.IsZero())
+		})
+	}
 }
