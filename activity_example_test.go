@@ -3,6 +3,7 @@ package messaging_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	messaging "github.com/symbia-labs/messaging-go"
 )
@@ -69,4 +70,42 @@ func ExampleRun_StartToolCall() {
 	// running: 1
 	// alice: flight_search completed: {"flights_found":25}
 	// running: 0
+}
+
+// A person who arrives while an agent works sees where it is: the tracker
+// rebuilds the state from the history.
+func ExampleActivityTracker_Load() {
+	srv := exampleService()
+	defer srv.Close()
+	conv := exampleConversation(srv)
+	ctx := context.Background()
+
+	alice := connected(srv, exAliceToken)
+	defer alice.Close()
+	run, err := alice.Run(ctx, conv, "", messaging.WithRunPrincipal(exAliceID))
+	if err != nil {
+		panic(err)
+	}
+	defer run.End()
+	if _, err := run.StartTask(ctx, messaging.TaskParams{Name: "plan the trip", Message: "comparing hotels"}); err != nil {
+		panic(err)
+	}
+
+	// Bob arrives later.
+	bob := connected(srv, exBobToken)
+	defer bob.Close()
+	tracker := messaging.NewActivityTracker(bob)
+	defer tracker.Close()
+	client, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken(exBobToken))
+	if err != nil {
+		panic(err)
+	}
+	if err := tracker.Load(ctx, client, conv, time.Time{}); err != nil {
+		panic(err)
+	}
+	for _, r := range tracker.Activities(conv) {
+		fmt.Printf("%s: %s (%s), %s\n", exNames[r.SenderID], r.Name, r.Kind, r.Message)
+	}
+	// Output:
+	// alice: plan the trip (task), comparing hotels
 }
