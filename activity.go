@@ -220,10 +220,7 @@ func IsActivity(m *Message) bool {
 	if m == nil {
 		return false
 	}
-	media, _, ok := strings.Cut(m.ContentType, ";")
-	if !ok {
-		media = m.ContentType
-	}
+	media, _, _ := strings.Cut(m.ContentType, ";")
 	return strings.EqualFold(strings.TrimSpace(media), ActivityMediaType)
 }
 
