@@ -192,6 +192,19 @@
 // which the service stores once. Each call ends with success, or with an
 // error; an error that may hide a stored message matches
 // [ErrDeliveryUnknown].
+//
+// # Agent activity
+//
+// An agent's [Run] reports what it is doing in activity records: one
+// message per tool call ([Run.StartToolCall]), task ([Run.StartTask]) or
+// run status ([Run.SetStatus]), whose content type is
+// [ActivityContentType] and whose content is the activity's JSON state,
+// edited as it progresses; a run that ends leaves none running.
+// [Socket.OnActivity] types them as events, and an [ActivityTracker] keeps
+// each conversation's running activities in order, across reconnections
+// and for late joiners. Records stay ordinary messages in the history
+// ([IsActivity], [DecodeActivity]). The convention is in docs/PROTOCOL.md
+// ("Activity records").
 package messaging
 
 // Version is the SDK's version, sent in the default User-Agent.

@@ -23,6 +23,12 @@
 // not yet stored come last, in the order they were sent. Control records
 // (content type "event") are not part of the view.
 //
+// Activity records (an agent's tool calls, tasks and status, see
+// messaging.IsActivity) are entries like any message, placed where they
+// were created and kept current by their edits: a view renders an entry
+// whose message is one with messaging.DecodeActivity ("searching flights…
+// 75 %") rather than as its JSON.
+//
 // The window is the most recent messages when the timeline was made (see
 // [WithHistoryLimit]) and every message created since. It stays live from
 // the socket's message:new, message:updated and message:deleted events.

@@ -262,8 +262,8 @@ func (s *session) showHistory(ctx context.Context, n int) error {
 // the socket's dispatcher goroutine, one at a time.
 func (s *session) listen() {
 	s.socket.OnMessage(func(m *messaging.Message) {
-		if m.ConversationID != s.conv {
-			return
+		if m.ConversationID != s.conv || messaging.IsActivity(m) {
+			return // activity records are shown by OnActivity below
 		}
 		s.learn(m)
 		s.mu.Lock()
@@ -276,8 +276,15 @@ func (s *session) listen() {
 		}
 	})
 	s.socket.OnMessageUpdate(func(m *messaging.Message) {
-		if m.ConversationID == s.conv {
+		if m.ConversationID == s.conv && !messaging.IsActivity(m) {
 			s.printf("* %s edited a message: %s", s.name(m.SenderID), m.Content)
+		}
+	})
+	// What an agent is doing: its tool calls, tasks and status, carried by
+	// activity records that it edits as it works.
+	s.socket.OnActivity(func(e messaging.ActivityEvent) {
+		if e.Record.ConversationID == s.conv {
+			s.printf("* %s", s.activity(e.Type, e.Record))
 		}
 	})
 	s.socket.OnMessageDelete(func(e messaging.MessageDeletedEvent) {
@@ -403,11 +410,53 @@ func (s *session) format(m *messaging.Message, past bool) string {
 	if past && time.Since(m.CreatedAt) > 12*time.Hour {
 		at = m.CreatedAt.Local().Format(time.DateTime)
 	}
+	if r, err := messaging.DecodeActivity(m); err == nil {
+		// An activity record in the history: its latest state.
+		return fmt.Sprintf("[%s] %s", at, s.activity("", r))
+	}
 	who := s.name(m.SenderID)
 	if m.SenderType == messaging.SenderAgent {
 		who += " (agent)"
 	}
 	return fmt.Sprintf("[%s] %s: %s", at, who, m.Content)
+}
+
+// activity renders what an activity record says, e.g. "agent: searching
+// flights… 75 %". typ is the event, or "" for a record read from history.
+func (s *session) activity(typ messaging.ActivityEventType, r messaging.ActivityRecord) string {
+	who := s.name(r.SenderID)
+	what := firstNonEmpty(r.Message, r.Name)
+	pct := fmt.Sprintf("%.0f %%", 100*r.Progress)
+	if r.Kind == messaging.ActivityAgentStatus {
+		line := who + " is " + r.Status
+		if r.CurrentTask != "" {
+			line += ": " + r.CurrentTask
+		}
+		if r.State.Final() {
+			return who + " is done"
+		}
+		return line + " (" + pct + ")"
+	}
+	switch {
+	case r.State == messaging.ActivityCompleted:
+		line := who + ": " + r.Name + " done"
+		if len(r.Result) > 0 {
+			line += ": " + string(r.Result)
+		}
+		return line
+	case r.State.Final():
+		line := fmt.Sprintf("%s: %s %s", who, r.Name, r.State)
+		if r.Error != nil {
+			line += ": " + firstNonEmpty(r.Error.Message, r.Error.Code)
+			if r.Error.Retryable {
+				line += " (retryable)"
+			}
+		}
+		return line
+	case typ == messaging.ToolCallStart || typ == messaging.AgentTaskStart:
+		return who + ": " + r.Name + " started"
+	}
+	return who + ": " + what + " " + pct
 }
 
 // printf writes one line; handlers and the input loop share out.

@@ -171,3 +171,39 @@ func TestRunServeAndEndpointExclusive(t *testing.T) {
 	err := run(context.Background(), config{serve: "127.0.0.1:0", endpoint: "http://x", endpointSet: true}, strings.NewReader(""), io.Discard)
 	require.ErrorContains(t, err, "exclude each other")
 }
+
+// What a person sees of an agent at work: its tool call, how far it is,
+// and how it ended.
+func TestChatShowsActivity(t *testing.T) {
+	srv, conv := demo(t)
+	ctx := context.Background()
+	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, "* connected as alice")
+
+	agent, err := messaging.NewSocket(messaging.WithEndpoint(srv.URL()), messaging.WithToken("bob-token"))
+	require.NoError(t, err)
+	defer agent.Close()
+	require.NoError(t, agent.Connect(ctx))
+	run, err := agent.Run(ctx, conv, "", messaging.WithRunPrincipal(demoUsers[1].id))
+	require.NoError(t, err)
+	defer run.End()
+	require.NoError(t, run.SetStatus(ctx, messaging.AgentStatus{Status: "active", CurrentTask: "planning a trip", Progress: 0.1}))
+	alice.screen.waitFor(t, "* b0b00000 is active: planning a trip (10 %)")
+	call, err := run.StartToolCall(ctx, messaging.ToolCallParams{Name: "flight_search"})
+	require.NoError(t, err)
+	alice.screen.waitFor(t, "* b0b00000: flight_search started")
+	require.NoError(t, call.Progress(ctx, 0.75, "searching flights…"))
+	alice.screen.waitFor(t, "* b0b00000: searching flights… 75 %")
+	require.NoError(t, call.Complete(ctx, map[string]int{"flights_found": 25}))
+	alice.screen.waitFor(t, `* b0b00000: flight_search done: {"flights_found":25}`)
+	task, err := run.StartTask(ctx, messaging.TaskParams{Name: "hotel_search"})
+	require.NoError(t, err)
+	require.NoError(t, task.Fail(ctx, messaging.ActivityError{Code: "UNAVAILABLE", Message: "hotels are down", Retryable: true}))
+	alice.screen.waitFor(t, "* b0b00000: hotel_search failed: hotels are down (retryable)")
+	assert.NotContains(t, alice.screen.String(), `"kind"`, "no raw JSON on the screen")
+
+	alice.typeLine(t, "/history 5")
+	alice.screen.waitFor(t, `] b0b00000: flight_search done: {"flights_found":25}`)
+	alice.keys.Close()
+	require.NoError(t, alice.wait(t))
+}

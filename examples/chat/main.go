@@ -1,6 +1,8 @@
 // Command chat is a terminal chat in a conversation of the Symbia Messaging
 // Service: each line typed becomes a message, and the messages, typing,
-// presence and control events of the others are shown as they happen.
+// presence and control events of the others are shown as they happen, as
+// is what agents are doing (their tool calls, tasks and status, from
+// activity records: "agent: searching flights… 75 %").
 //
 // With no endpoint (no -endpoint, no MESSAGING_ENDPOINT), or with -serve, it
 // starts an in-process test service (package messagingtest) with three demo
