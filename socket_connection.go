@@ -238,8 +238,9 @@ func (s *Socket) rejoin(ctx context.Context, rooms map[string]roomMode, presence
 // caller joined later, and it also marks where the socket's history
 // backfill starts for the conversation (see "Delivery" in the package
 // documentation): with backfill on, it first reads the conversation's
-// newest message over REST. A refusal is an *AckError ("Not a participant"
-// matches ErrNotParticipant).
+// newest message over REST. A refusal names the conversation and
+// unwraps to an *AckError (errors.As; "Not a participant" matches
+// ErrNotParticipant).
 func (s *Socket) JoinConversation(ctx context.Context, conversationID string) error {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return s.reported(err)
@@ -249,8 +250,8 @@ func (s *Socket) JoinConversation(ctx context.Context, conversationID string) er
 
 // WatchConversation observes a conversation without participating in it,
 // like JoinConversation otherwise. Only agents with the messaging.observe
-// capability may; others get an *AckError matching ErrForbidden
-// ("Observe capability required").
+// capability may; others get an error unwrapping to an *AckError,
+// matching ErrForbidden ("Observe capability required").
 func (s *Socket) WatchConversation(ctx context.Context, conversationID string) error {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return s.reported(err)
@@ -274,6 +275,7 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 	s.mu.Unlock()
 	_, err := s.request(ctx, event, resendSafe, id)
 	if err != nil {
+		err = nameRoom(err, id)
 		s.mu.Lock()
 		if s.rooms[id] == mode {
 			if had {
@@ -289,6 +291,28 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 		s.q.pushControl(*anchor)
 	}
 	return nil
+}
+
+// roomRefusal is the refusal of a room call, naming the conversation as
+// REST errors name their path: "messaging: join:conversation <id>
+// refused: Not a participant". It unwraps to the *AckError.
+type roomRefusal struct {
+	conversationID string
+	ack            *AckError
+}
+
+func (e *roomRefusal) Error() string {
+	return fmt.Sprintf("messaging: %s %s refused: %s", e.ack.Event, e.conversationID, e.ack.Message)
+}
+
+func (e *roomRefusal) Unwrap() error { return e.ack }
+
+// nameRoom makes a refusal of a room call name its conversation.
+func nameRoom(err error, conversationID string) error {
+	if ae, ok := err.(*AckError); ok {
+		return &roomRefusal{conversationID: conversationID, ack: ae}
+	}
+	return err
 }
 
 // leaveRoom records that the caller left a room, so that it is left again

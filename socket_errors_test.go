@@ -88,3 +88,27 @@ func TestSocket_UnhandledErrorGoesToWithLogger(t *testing.T) {
 	defer def.mu.Unlock()
 	assert.Empty(t, def.got, "the error also reached slog.Default()")
 }
+
+// TestSocket_RoomRefusalNamesTheConversation: a refused join or watch
+// says which conversation, as REST errors name their path, and still
+// unwraps to the *AckError with the service's text.
+func TestSocket_RoomRefusalNamesTheConversation(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	carol := e.connect(carolTok)
+	for name, call := range map[string]func(context.Context, string) error{
+		"join":  carol.JoinConversation,
+		"watch": carol.WatchConversation,
+	} {
+		err := call(ctx, e.conv)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), e.conv, name)
+		var ae *messaging.AckError
+		require.ErrorAs(t, err, &ae, name)
+		assert.NotEmpty(t, ae.Message, name)
+		assert.NotContains(t, ae.Message, e.conv, "%s: the service's text is kept as is", name)
+	}
+	err := carol.JoinConversation(ctx, e.conv)
+	assert.ErrorIs(t, err, messaging.ErrNotParticipant)
+	assert.Equal(t, "messaging: join:conversation "+e.conv+" refused: Not a participant", err.Error())
+}
