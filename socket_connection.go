@@ -18,6 +18,23 @@ import (
 // rejoinParallel bounds the joins in flight while rejoining rooms.
 const rejoinParallel = 16
 
+// ErrConnectionUnstable is reported to OnError when 5 consecutive
+// connections each ended within 1 s of being made (a server or proxy that
+// breaks every connection right after it is made, e.g. with a packet the
+// client cannot decode): the socket keeps reconnecting, but does no work. It is reported once per such streak,
+// wrapping the last connection's cause; a connection that lasts resets
+// the count.
+var ErrConnectionUnstable = errors.New("messaging: every connection ends right after it is made")
+
+const (
+	// unstableConnections is how many consecutive short connections make
+	// an ErrConnectionUnstable report.
+	unstableConnections = 5
+	// shortConnection is how long a connection must last to count as
+	// having done work.
+	shortConnection = time.Second
+)
+
 // roomMode is what the socket asked for a conversation's room.
 type roomMode int
 
@@ -32,6 +49,7 @@ const (
 
 func (s *Socket) onConnect() {
 	s.mu.Lock()
+	s.connAt = time.Now()
 	s.conns++
 	s.connCtx, s.connCancel = context.WithCancel(s.base)
 	s.nsUp = true
@@ -56,6 +74,7 @@ func (s *Socket) onDisconnect(reason string, err error) {
 	if err != nil {
 		cause = fmt.Errorf("messaging: connection lost: %s: %w", reason, err)
 	}
+	s.countShortLocked(cause)
 	if s.cfg.reconnection && reason != ReasonServerDisconnect && reason != ReasonClientDisconnect {
 		retryIn := s.retryIn
 		if retryIn == 0 {
@@ -67,6 +86,20 @@ func (s *Socket) onDisconnect(reason string, err error) {
 		s.setStateLocked(StateDisconnected, cause, reason, 0)
 	}
 	s.q.pushControl(item{kind: itemLost})
+}
+
+// countShortLocked counts the connection just lost if it was short, and
+// reports ErrConnectionUnstable at the unstableConnections-th in a row.
+func (s *Socket) countShortLocked(cause error) {
+	if s.connAt.IsZero() || time.Since(s.connAt) >= shortConnection {
+		s.shortConns = 0
+		return
+	}
+	s.shortConns++
+	if s.shortConns == unstableConnections {
+		s.queueError(fmt.Errorf("%w: %d connections in a row ended within %v of being made; the last: %w",
+			ErrConnectionUnstable, s.shortConns, shortConnection, cause))
+	}
 }
 
 // onReconnectScheduled records the delay of the first attempt after a lost
