@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// ackSeeds are acknowledgements as the service sends them (OBSERVED.md),
+// ackSeeds are acknowledgements as the service sends them (docs/PROTOCOL.md),
 // and variations that the one-pass reading must leave to the generic path.
 var ackSeeds = []string{
 	`{"success":true,"message":` + benchRow + `}`,

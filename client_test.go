@@ -27,7 +27,7 @@ import (
 	"github.com/symbia-labs/messaging-go/internal/backoff"
 )
 
-// Ids and answers below are the real service's, from OBSERVED.md.
+// Ids and answers below are the real service's, as recorded against it (docs/PROTOCOL.md).
 const (
 	alice    = "11111111-1111-4111-8111-111111111111"
 	bob      = "22222222-2222-4222-8222-222222222222"

@@ -10,7 +10,7 @@ import (
 )
 
 // The frames of the benchmark workloads (bench/): a message row as the
-// service sends it (OBSERVED.md), in message:new and in the message:send
+// service sends it (docs/PROTOCOL.md), in message:new and in the message:send
 // ack.
 const benchRow = `{"id":"ab3bdbd3-362c-4a18-afde-5430a68075d4","conversation_id":"e0eed82d-ec4f-4818-9be1-9f1402a7f089","sender_id":"11111111-1111-4111-8111-111111111111","sender_type":"user","content":"Hello from the benchmark: a chat message of ordinary length, about one hundred bytes.","content_type":"text","reply_to":null,"org_id":null,"run_id":null,"trace_id":null,"sequence":1,"priority":"normal","interruptible":true,"preempted_by":null,"metadata":{},"created_at":"2026-11-21T22:29:04.545Z","updated_at":null,"deleted_at":null}`
 

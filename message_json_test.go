@@ -20,7 +20,7 @@ func decodePlain(b []byte, m *Message) error {
 	return json.Unmarshal(b, (*Message)(m))
 }
 
-// rowSeeds are message rows: the real service's (OBSERVED.md), and
+// rowSeeds are message rows: the real service's (docs/PROTOCOL.md), and
 // variations on them, first those the fast path reads (fastRows of them),
 // then those it leaves to encoding/json.
 var rowSeeds = []string{

@@ -17,7 +17,7 @@ import (
 )
 
 // history is a fake message store with the service's listing rules
-// (PROTOCOL.md, OBSERVED.md): before=T gives created_at < T newest first,
+// (docs/PROTOCOL.md): before=T gives created_at < T newest first,
 // after=T gives created_at > T oldest first, neither the oldest by sequence;
 // limit defaults to 50 (0 or junk too); before wins over after. Messages
 // sharing a created_at come back in a random order on every request, as a

@@ -23,7 +23,7 @@ type handlerReply struct {
 
 const replyTokens = 60
 
-func replyFromHandler(t *testing.T, e *rtEnv, agent *messaging.Socket) *handlerReply {
+func replyFromHandler(e *rtEnv, agent *messaging.Socket) *handlerReply {
 	h := &handlerReply{run: make(chan *messaging.Run, 1), done: make(chan error, 1)}
 	agent.OnMessage(func(m *messaging.Message) {
 		if m.SenderID == rtAgentID || m.Content != "question" {
@@ -54,20 +54,27 @@ func replyFromHandler(t *testing.T, e *rtEnv, agent *messaging.Socket) *handlerR
 	return h
 }
 
+// askAndWaitForReply makes a user ask the agent a question and returns
+// once the agent's handler is streaming its reply.
+func askAndWaitForReply(t *testing.T) (*rtEnv, *messaging.Socket, *handlerReply, *messaging.Run) {
+	e := newRTEnv(t)
+	agent := e.connect(rtAgentTok)
+	user := e.connect(rtUserTok)
+	h := replyFromHandler(e, agent)
+	_, err := user.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: e.conv, Content: "question"})
+	require.NoError(t, err)
+	r := rtRecv(t, h.run)
+	eventually(t, "the reply is under way", func() bool { return h.written.Load() >= 5 })
+	return e, user, h, r
+}
+
 // TestRun_CancelReachesARunStreamingInsideAHandler: a stream.cancel sent
 // by another user mid-reply ends the run while the handler still streams:
 // the run's Context ends (waited for with a generous bound, the latency
 // is logged), the handler's next write fails with ErrRunCancelled, and the
 // reply stops short of its 60 tokens.
 func TestRun_CancelReachesARunStreamingInsideAHandler(t *testing.T) {
-	e := newRTEnv(t)
-	agent := e.connect(rtAgentTok)
-	user := e.connect(rtUserTok)
-	h := replyFromHandler(t, e, agent)
-	_, err := user.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: e.conv, Content: "question"})
-	require.NoError(t, err)
-	r := rtRecv(t, h.run)
-	eventually(t, "the reply is under way", func() bool { return h.written.Load() >= 5 })
+	e, user, h, r := askAndWaitForReply(t)
 
 	sent := time.Now()
 	e.control(user, messaging.ControlParams{Event: "cancel", RunID: r.ID(), Reason: "enough"})
@@ -86,14 +93,7 @@ func TestRun_CancelReachesARunStreamingInsideAHandler(t *testing.T) {
 // handler's writes until the stream.resume; the whole reply is stored
 // after it.
 func TestRun_PauseHoldsAStreamInsideAHandler(t *testing.T) {
-	e := newRTEnv(t)
-	agent := e.connect(rtAgentTok)
-	user := e.connect(rtUserTok)
-	h := replyFromHandler(t, e, agent)
-	_, err := user.SendMessage(e.ctx, messaging.SendMessageParams{ConversationID: e.conv, Content: "question"})
-	require.NoError(t, err)
-	r := rtRecv(t, h.run)
-	eventually(t, "the reply is under way", func() bool { return h.written.Load() >= 5 })
+	e, user, h, r := askAndWaitForReply(t)
 
 	e.control(user, messaging.ControlParams{Event: "pause", RunID: r.ID()})
 	eventually(t, "the run is paused", func() bool { return r.State() == messaging.RunPaused })

@@ -472,7 +472,7 @@ func TestRunEnds(t *testing.T) {
 	})
 }
 
-// STYLE.md: no package-level mutable state. The files of runs, streams,
+// The project's style: no package-level mutable state. The files of runs, streams,
 // chunks and trackers declare no package-level variable but sentinel
 // errors: what they keep lives on a Socket, a Run or a tracker.
 func TestRunFilesKeepNoPackageState(t *testing.T) {
@@ -503,7 +503,7 @@ func TestRunFilesKeepNoPackageState(t *testing.T) {
 					if i < len(vs.Values) && isError(vs.Values[i]) {
 						continue
 					}
-					t.Errorf("%s: package-level variable %s: keep state on a value (STYLE.md)", fset.Position(n.Pos()), n.Name)
+					t.Errorf("%s: package-level variable %s: keep state on a value (the project's style)", fset.Position(n.Pos()), n.Name)
 				}
 			}
 		}

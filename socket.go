@@ -142,6 +142,8 @@ type Socket struct {
 	connCancel    context.CancelFunc // ends connCtx
 	nsUp          bool               // the namespace is connected (connection number conns)
 	readyConn     uint64             // the last connection the connector took up
+	connAt        time.Time          // when connection number conns was made
+	shortConns    int                // consecutive connections that ended within shortConnection
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
 	retryIn       time.Duration  // delay socketio scheduled before its next first attempt

@@ -18,6 +18,23 @@ import (
 // rejoinParallel bounds the joins in flight while rejoining rooms.
 const rejoinParallel = 16
 
+// ErrConnectionUnstable is reported to OnError when 5 consecutive
+// connections each ended within 1 s of being made (a server or proxy that
+// breaks every connection right after it is made, e.g. with a packet the
+// client cannot decode): the socket keeps reconnecting, but does no work. It is reported once per such streak,
+// wrapping the last connection's cause; a connection that lasts resets
+// the count.
+var ErrConnectionUnstable = errors.New("messaging: every connection ends right after it is made")
+
+const (
+	// unstableConnections is how many consecutive short connections make
+	// an ErrConnectionUnstable report.
+	unstableConnections = 5
+	// shortConnection is how long a connection must last to count as
+	// having done work.
+	shortConnection = time.Second
+)
+
 // roomMode is what the socket asked for a conversation's room.
 type roomMode int
 
@@ -32,6 +49,7 @@ const (
 
 func (s *Socket) onConnect() {
 	s.mu.Lock()
+	s.connAt = time.Now()
 	s.conns++
 	s.connCtx, s.connCancel = context.WithCancel(s.base)
 	s.nsUp = true
@@ -56,6 +74,7 @@ func (s *Socket) onDisconnect(reason string, err error) {
 	if err != nil {
 		cause = fmt.Errorf("messaging: connection lost: %s: %w", reason, err)
 	}
+	s.countShortLocked(cause)
 	if s.cfg.reconnection && reason != ReasonServerDisconnect && reason != ReasonClientDisconnect {
 		retryIn := s.retryIn
 		if retryIn == 0 {
@@ -67,6 +86,20 @@ func (s *Socket) onDisconnect(reason string, err error) {
 		s.setStateLocked(StateDisconnected, cause, reason, 0)
 	}
 	s.queue.pushControl(item{kind: itemLost})
+}
+
+// countShortLocked counts the connection just lost if it was short, and
+// reports ErrConnectionUnstable at the unstableConnections-th in a row.
+func (s *Socket) countShortLocked(cause error) {
+	if s.connAt.IsZero() || time.Since(s.connAt) >= shortConnection {
+		s.shortConns = 0
+		return
+	}
+	s.shortConns++
+	if s.shortConns == unstableConnections {
+		s.queueError(fmt.Errorf("%w: %d connections in a row ended within %v of being made; the last: %w",
+			ErrConnectionUnstable, s.shortConns, shortConnection, cause))
+	}
 }
 
 // onReconnectScheduled records the delay of the first attempt after a lost
@@ -238,8 +271,9 @@ func (s *Socket) rejoin(ctx context.Context, rooms map[string]roomMode, presence
 // caller joined later, and it also marks where the socket's history
 // backfill starts for the conversation (see "Delivery" in the package
 // documentation): with backfill on, it first reads the conversation's
-// newest message over REST. A refusal is an *AckError ("Not a participant"
-// matches ErrNotParticipant).
+// newest message over REST. A refusal names the conversation and
+// unwraps to an *AckError (errors.As; "Not a participant" matches
+// ErrNotParticipant).
 func (s *Socket) JoinConversation(ctx context.Context, conversationID string) error {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return s.reported(err)
@@ -249,8 +283,8 @@ func (s *Socket) JoinConversation(ctx context.Context, conversationID string) er
 
 // WatchConversation observes a conversation without participating in it,
 // like JoinConversation otherwise. Only agents with the messaging.observe
-// capability may; others get an *AckError matching ErrForbidden
-// ("Observe capability required").
+// capability may; others get an error unwrapping to an *AckError,
+// matching ErrForbidden ("Observe capability required").
 func (s *Socket) WatchConversation(ctx context.Context, conversationID string) error {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return s.reported(err)
@@ -274,6 +308,7 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 	s.mu.Unlock()
 	_, err := s.request(ctx, event, resendSafe, id)
 	if err != nil {
+		err = nameRoom(err, id)
 		s.mu.Lock()
 		if s.rooms[id] == mode {
 			if had {
@@ -289,6 +324,28 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 		s.queue.pushControl(*anchor)
 	}
 	return nil
+}
+
+// roomRefusal is the refusal of a room call, naming the conversation as
+// REST errors name their path: "messaging: join:conversation <id>
+// refused: Not a participant". It unwraps to the *AckError.
+type roomRefusal struct {
+	conversationID string
+	ack            *AckError
+}
+
+func (e *roomRefusal) Error() string {
+	return fmt.Sprintf("messaging: %s %s refused: %s", e.ack.Event, e.conversationID, e.ack.Message)
+}
+
+func (e *roomRefusal) Unwrap() error { return e.ack }
+
+// nameRoom makes a refusal of a room call name its conversation.
+func nameRoom(err error, conversationID string) error {
+	if ae, ok := err.(*AckError); ok {
+		return &roomRefusal{conversationID: conversationID, ack: ae}
+	}
+	return err
 }
 
 // leaveRoom records that the caller left a room, so that it is left again

@@ -88,3 +88,70 @@ func TestSocket_UnhandledErrorGoesToWithLogger(t *testing.T) {
 	defer def.mu.Unlock()
 	assert.Empty(t, def.got, "the error also reached slog.Default()")
 }
+
+// TestSocket_RoomRefusalNamesTheConversation: a refused join or watch
+// says which conversation, as REST errors name their path, and still
+// unwraps to the *AckError with the service's text.
+func TestSocket_RoomRefusalNamesTheConversation(t *testing.T) {
+	e := newEnv(t)
+	ctx := testCtx(t)
+	carol := e.connect(carolTok)
+	for name, call := range map[string]func(context.Context, string) error{
+		"join":  carol.JoinConversation,
+		"watch": carol.WatchConversation,
+	} {
+		err := call(ctx, e.conv)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), e.conv, name)
+		var ae *messaging.AckError
+		require.ErrorAs(t, err, &ae, name)
+		assert.NotEmpty(t, ae.Message, name)
+		assert.NotContains(t, ae.Message, e.conv, "%s: the service's text is kept as is", name)
+	}
+	err := carol.JoinConversation(ctx, e.conv)
+	assert.ErrorIs(t, err, messaging.ErrNotParticipant)
+	assert.Equal(t, "messaging: join:conversation "+e.conv+" refused: Not a participant", err.Error())
+}
+
+// TestSocket_ConnectionsDyingAtOnceAreReported: a server that breaks every
+// connection right after it is made is reported once through OnError with
+// ErrConnectionUnstable, after 5 such connections in a row.
+func TestSocket_ConnectionsDyingAtOnceAreReported(t *testing.T) {
+	e := newEnv(t)
+	bob := e.socket(bobTok)
+	errs, _ := collect(bob.OnError)
+	var mu sync.Mutex
+	connects := 0
+	bob.OnConnect(func() {
+		mu.Lock()
+		connects++
+		mu.Unlock()
+		e.srv.DropConnectionsOf(bobID)
+	})
+	require.NoError(t, bob.Connect(testCtx(t)))
+	err := recv(t, errs)
+	require.ErrorIs(t, err, messaging.ErrConnectionUnstable)
+	assert.Contains(t, err.Error(), "5 connections in a row")
+	mu.Lock()
+	assert.GreaterOrEqual(t, connects, 5)
+	mu.Unlock()
+}
+
+// TestSocket_OneShortConnectionIsNotReported: a connection dropped soon
+// after it was made, followed by one that lasts, reports nothing.
+func TestSocket_OneShortConnectionIsNotReported(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect(aliceTok)
+	bob := e.socket(bobTok)
+	errs, _ := collect(bob.OnError)
+	msgs, _ := collect(bob.OnMessage)
+	reconnected := make(chan struct{}, 1)
+	bob.OnReconnect(func() { reconnected <- struct{}{} })
+	var once sync.Once
+	bob.OnConnect(func() { once.Do(func() { e.srv.DropConnectionsOf(bobID) }) })
+	require.NoError(t, bob.Connect(testCtx(t)))
+	recv(t, reconnected)
+	send(t, alice, e.conv, "after")
+	assert.Equal(t, "after", recv(t, msgs).Content)
+	empty(t, errs, "an error")
+}

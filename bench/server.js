@@ -5,13 +5,13 @@
 //
 //   node bench/server.js [port]     prints "READY <port>" once listening
 //
-// Events (PROTOCOL.md section 4):
+// Events (docs/PROTOCOL.md section 4):
 //   CONNECT auth {token}        refused with "Authentication required" without one
 //   join:conversation id, ack   joins the room, ack {success:true}
 //   message:send params, ack    ack {success:true, message:<row>}, and
 //                               message:new <row> to the conversation's room
 //
-// The row has every column of a real message row (OBSERVED.md), snake_case,
+// The row has every column of a real message row (docs/PROTOCOL.md), snake_case,
 // explicit nulls, ISO-8601 times with milliseconds.
 "use strict";
 

@@ -17,7 +17,7 @@ import (
 	"github.com/symbia-labs/messaging-go/messagingtest"
 )
 
-// The principals of OBSERVED.md, and a few more.
+// The principals of the recorded exchanges (docs/PROTOCOL.md), and a few more.
 const (
 	alice   = "11111111-1111-4111-8111-111111111111"
 	bob     = "22222222-2222-4222-8222-222222222222"

@@ -1,6 +1,6 @@
 package scenario_test
 
-// The rows of PROTOCOL.md section 2 (REST), one test per route. Where the
+// The rows of docs/PROTOCOL.md section 2 (REST), one test per route. Where the
 // SDK refuses an input before any I/O (a non-UUID id, an empty content, …)
 // the row's server answer cannot be reached through the SDK, and the test
 // asserts the SDK's *ValidationError instead; COVERAGE.md lists those rows.
@@ -543,7 +543,7 @@ func TestSendMessage(t *testing.T) {
 	require.Equal(t, id, again.ID)
 	require.Equal(t, "**hello**", again.Content, "the repeat returns the original")
 	require.Equal(t, m.Sequence, again.Sequence)
-	require.NotNil(t, again.UpdatedAt, "the repeat touches updated_at (OBSERVED.md)")
+	require.NotNil(t, again.UpdatedAt, "the repeat touches updated_at (docs/PROTOCOL.md)")
 	hist, err := a.Client.GetMessages(e.ctx, g, messaging.GetMessagesParams{})
 	require.NoError(t, err)
 	require.Equal(t, []string{first.ID, id}, ids(hist), "stored once")

@@ -1,6 +1,6 @@
 package scenario_test
 
-// The rows of PROTOCOL.md section 4 (Socket.IO events): every client event
+// The rows of docs/PROTOCOL.md section 4 (Socket.IO events): every client event
 // with its acknowledgement and errors, every server event with who receives
 // it and who must not.
 //
@@ -164,7 +164,7 @@ func TestSocketSendMessage(t *testing.T) {
 	require.Equal(t, id, second.ID)
 	require.Equal(t, "first", second.Content, "the repeat is answered with the stored message")
 	require.Equal(t, first.Sequence, second.Sequence)
-	require.NotNil(t, second.UpdatedAt, "the repeat touches updated_at (OBSERVED.md)")
+	require.NotNil(t, second.UpdatedAt, "the repeat touches updated_at (docs/PROTOCOL.md)")
 	if e.srv != nil {
 		require.Equal(t, stats0+1, e.srv.Stats().EventsBroadcast, "the repeat is broadcast again")
 	}

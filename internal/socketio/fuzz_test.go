@@ -10,7 +10,7 @@ import (
 	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
 
-// Real packets from SOCKETIO.md (sections 2.2, 2.9 and 4.3), as WebSocket
+// Real packets of the Socket.IO v4 protocol (handshake, events, binary), as WebSocket
 // text frames. The Engine.IO "4" prefix is stripped before the Socket.IO
 // decoder sees them; both forms are used as seeds.
 var wireSeeds = []string{
