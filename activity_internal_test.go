@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
 const (
@@ -181,7 +183,7 @@ func BenchmarkDecodeActivity(b *testing.B) {
 // report.
 func BenchmarkActivityTrackerProgress(b *testing.B) {
 	tr, _ := newBareTracker()
-	tr.changes = notifier[ActivityEvent]{}
+	tr.changes = emitter.List[ActivityEvent]{}
 	tr.OnChange(func(ActivityEvent) {})
 	m := benchRecord(b)
 	var w activityWire

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
 // Activity tracker tunables.
@@ -52,8 +54,8 @@ type ActivityTracker struct {
 	s    *Socket
 	offs []func()
 
-	changes notifier[ActivityEvent]
-	errs    notifier[error]
+	changes emitter.List[ActivityEvent]
+	errs    emitter.List[error]
 
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
@@ -157,11 +159,11 @@ func (t *ActivityTracker) list(conversationID string, keep func(*ActivityRecord)
 // It is called on the socket's dispatcher goroutine for live events, and
 // on the goroutine of Load or of a refresh for history. It returns a
 // function that unsubscribes h.
-func (t *ActivityTracker) OnChange(h func(ActivityEvent)) (off func()) { return t.changes.add(h) }
+func (t *ActivityTracker) OnChange(h func(ActivityEvent)) (off func()) { return t.changes.On(h) }
 
 // OnError registers h for the failures of the refreshes the tracker makes
 // after a reconnection. It returns a function that unsubscribes h.
-func (t *ActivityTracker) OnError(h func(error)) (off func()) { return t.errs.add(h) }
+func (t *ActivityTracker) OnError(h func(error)) (off func()) { return t.errs.On(h) }
 
 // Load reads a conversation's history over REST with c, from since (the
 // whole history when zero) to now, and applies the activity records it
@@ -257,10 +259,10 @@ func (t *ActivityTracker) apply(r ActivityRecord) {
 			c.finished = slices.Delete(c.finished, 0, 1)
 		}
 	}
-	start := t.changes.enqueue(ActivityEvent{Type: activityEventType(&rec, old == nil), Record: rec})
+	start := t.changes.Enqueue(ActivityEvent{Type: activityEventType(&rec, old == nil), Record: rec})
 	t.mu.Unlock()
 	if start {
-		t.changes.drain()
+		drain(&t.changes)
 	}
 }
 
@@ -344,8 +346,8 @@ func (t *ActivityTracker) refresh() {
 				continue
 			}
 			if err != nil {
-				if !errors.Is(err, context.Canceled) && t.errs.enqueue(err) {
-					t.errs.drain()
+				if !errors.Is(err, context.Canceled) && t.errs.Enqueue(err) {
+					drain(&t.errs)
 				}
 				continue
 			}
