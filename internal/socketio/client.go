@@ -574,11 +574,12 @@ func (c *Client) manage(r *run) {
 		<-r.prev // hooks of the previous run are over
 	}
 	attempt := 0
+	failures := 0 // attempts failed in a row since the last connection (or Connect)
 	var lastErr error
 	for r.ctx.Err() == nil {
 		if attempt > 0 {
 			if max := c.opts.ReconnectionAttempts; max > 0 && attempt > max {
-				err := fmt.Errorf("%w after %d attempts: %w", ErrReconnectFailed, max, lastErr)
+				err := &ReconnectFailedError{Attempts: failures, Err: lastErr}
 				if c.stop(r, err) {
 					c.hook(r, "OnReconnectFailed", func() { callErr(c.opts.OnReconnectFailed, err) })
 				}
@@ -602,9 +603,11 @@ func (c *Client) manage(r *run) {
 		case outFailed:
 			lastErr = err
 			attempt++
+			failures++
 		case outLost:
 			lastErr = err
 			attempt = 1
+			failures = 0
 		}
 		if !c.opts.Reconnection {
 			c.stop(r, lastErr)

@@ -47,8 +47,8 @@ var (
 	// credentials, reconnection gave up or was off, or a Connect call
 	// failed. Call Connect to start again.
 	ErrStopped = errors.New("socketio: not connected and not reconnecting")
-	// ErrReconnectFailed is the error reported after ReconnectionAttempts
-	// attempts failed.
+	// ErrReconnectFailed is matched by the error reported after
+	// ReconnectionAttempts attempts failed (a *ReconnectFailedError).
 	ErrReconnectFailed = errors.New("socketio: reconnection attempts exhausted")
 	// ErrConnectTimeout is reported when the transport or the namespace
 	// CONNECT reply did not arrive within ConnectTimeout.
@@ -104,6 +104,31 @@ func parseConnectError(data json.RawMessage) *ConnectError {
 	}
 	return &ConnectError{Message: obj.Message, Data: obj.Data}
 }
+
+// ReconnectFailedError is the error of a client that gave up connecting
+// after ReconnectionAttempts attempts failed in a row. It matches
+// ErrReconnectFailed and unwraps to the last attempt's error, so that
+// errors.Is and errors.As find its cause (a *net.OpError, the Auth
+// callback's error, ...).
+type ReconnectFailedError struct {
+	// Attempts is the number of connection attempts that failed in a row:
+	// the first one and the retries after it for Connect, the
+	// reconnection attempts after a lost connection.
+	Attempts int
+	// Err is the error of the last attempt.
+	Err error
+}
+
+// Error implements error.
+func (e *ReconnectFailedError) Error() string {
+	return fmt.Sprintf("socketio: reconnection attempts exhausted after %d attempts: %v", e.Attempts, e.Err)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *ReconnectFailedError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrReconnectFailed.
+func (e *ReconnectFailedError) Is(target error) bool { return target == ErrReconnectFailed }
 
 // DisconnectError describes a lost connection. It matches ErrDisconnected.
 //

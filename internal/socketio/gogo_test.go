@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -457,6 +458,13 @@ func TestGoReconnectAttemptsExhausted(t *testing.T) {
 	err := c.Connect(ctxT(t, 5*time.Second))
 	if !errors.Is(err, ErrReconnectFailed) {
 		t.Fatalf("Connect: %v", err)
+	}
+	// The error keeps the last attempt's cause and counts the attempts:
+	// the first one and 3 reconnection attempts.
+	var rf *ReconnectFailedError
+	var op *net.OpError
+	if !errors.As(err, &rf) || rf.Attempts != 4 || !errors.As(err, &op) {
+		t.Fatalf("Connect: %v, want 4 attempts ending with a *net.OpError", err)
 	}
 	if e := <-failed; !errors.Is(e, ErrReconnectFailed) {
 		t.Fatalf("OnReconnectFailed: %v", e)
