@@ -236,10 +236,15 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 		_ = ws.CloseNow()
 		return nil, err
 	}
+	hs.PingInterval = min(hs.PingInterval, MaxPingInterval)
+	hs.PingTimeout = min(hs.PingTimeout, MaxPingTimeout)
 	ws.SetReadLimit(limit)
 
 	c := newConn(ws, roleClient, opts.DirectRead)
 	c.out = ct.stream
+	if ct.stream != nil {
+		c.raw = ct.stream
+	}
 	c.pingInterval, c.pingTimeout = hs.PingInterval, hs.PingTimeout
 	c.peerMaxPayload = hs.MaxPayload
 	c.lastPing = time.Now().Round(0)
@@ -252,7 +257,8 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 	return &Conn{c: c, hs: hs}, nil
 }
 
-// Handshake returns the content of the server's open packet.
+// Handshake returns the content of the server's open packet, its heartbeat
+// figures clamped to MaxPingInterval and MaxPingTimeout.
 func (c *Conn) Handshake() Handshake { return c.hs }
 
 // Read returns the next incoming message, in arrival order. Messages that

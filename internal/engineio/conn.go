@@ -89,6 +89,12 @@ type conn struct {
 	// only closes the connection, which ws.CloseNow does as well. So a
 	// blocked read or write is aborted with ws.CloseNow.
 
+	// raw is the network stream under ws (a client's 101 response body, a
+	// server's hijacked connection), nil if unknown. Closing it is the only
+	// way to end ws.Close's wait for the peer's close frame: once Close has
+	// begun, ws.CloseNow only waits for it.
+	raw io.Closer
+
 	writeTimeout   time.Duration   // per write; 0 = none
 	out            *countingStream // client: the stream under ws, counting bytes written; else nil
 	peerMaxPayload int64           // 0 = unknown/unlimited
@@ -256,10 +262,10 @@ func (c *conn) closeGracefully() {
 		}
 	}
 	t.Stop()
-	// If the peer does not answer the close frame in time, dropping the
-	// network connection ends Close's wait for the peer and the pending
-	// read.
-	watchdog := time.AfterFunc(closeGrace, func() { _ = c.ws.CloseNow() })
+	// If the peer does not answer the close frame in time (a black-holed
+	// connection never does), closing the network stream ends ws.Close's
+	// wait for the peer (up to 5 s of its own) and the pending read.
+	watchdog := time.AfterFunc(closeGrace, c.closeRaw)
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	watchdog.Stop()
 	_ = c.ws.CloseNow()
@@ -267,6 +273,16 @@ func (c *conn) closeGracefully() {
 		c.exited() // torn down: a pending Read has returned or soon will
 	}
 	<-c.done
+}
+
+// closeRaw closes the network stream under the WebSocket, or the WebSocket
+// itself when the stream is unknown.
+func (c *conn) closeRaw() {
+	if c.raw != nil {
+		_ = c.raw.Close()
+		return
+	}
+	_ = c.ws.CloseNow()
 }
 
 // drop ends the connection abruptly (no close handshake) and waits for the

@@ -73,6 +73,16 @@ const (
 	DefaultPath = "/socket.io/"
 )
 
+// Heartbeat figures a client accepts from an open packet. A larger
+// pingInterval or pingTimeout is clamped to these, so that a server
+// announcing an absurd heartbeat cannot leave a dead connection unnoticed
+// for longer than MaxPingInterval+MaxPingTimeout (2 minutes); the reference
+// server's defaults are 25 s and 20 s.
+const (
+	MaxPingInterval = time.Minute
+	MaxPingTimeout  = time.Minute
+)
+
 // ErrClosed is matched (errors.Is) by every error that reports a connection
 // that has ended, including *CloseError.
 var ErrClosed = errors.New("engineio: connection closed")

@@ -1,10 +1,12 @@
 package engineio
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -149,7 +151,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackWatcher{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		OriginPatterns:     s.opts.OriginPatterns,
 		InsecureSkipVerify: s.opts.InsecureSkipVerify,
 	})
@@ -160,6 +163,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	sc := &ServerConn{id: newID(), req: r, c: newConn(ws, roleServer, false), srv: s}
 	c := sc.c
+	if hw.conn != nil {
+		c.raw = hw.conn
+	}
 	c.pingInterval, c.pingTimeout = s.opts.PingInterval, s.opts.PingTimeout
 	c.wqLimit = s.opts.WriteQueueLimit
 	c.writeTimeout = s.opts.WriteTimeout
@@ -200,6 +206,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.readLoop()
 	<-c.done
+}
+
+// hijackWatcher keeps the network connection websocket.Accept hijacks, so
+// that a graceful close can cut it when the peer never answers.
+type hijackWatcher struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = nc
+	return nc, brw, err
 }
 
 // Conns returns the live connections.

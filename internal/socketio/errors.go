@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
@@ -84,15 +86,21 @@ func (e *ConnectError) Error() string {
 	return "socketio: connection refused: " + e.Message
 }
 
+// MaxConnectErrorText caps what a client keeps of a server's CONNECT_ERROR:
+// a longer message is cut to this many bytes (at a character boundary, with
+// "…" appended), and extra data longer than this is dropped (Data is nil),
+// so that a server cannot make an error of megabytes.
+const MaxConnectErrorText = 1024
+
 // parseConnectError reads a CONNECT_ERROR payload: {"message","data"} or a
-// bare string (legacy).
+// bare string (legacy), within MaxConnectErrorText.
 func parseConnectError(data json.RawMessage) *ConnectError {
 	var s string
 	if firstByte(data) == '"' && json.Unmarshal(data, &s) == nil {
 		if s == "" {
 			s = "connection refused"
 		}
-		return &ConnectError{Message: s}
+		return &ConnectError{Message: capText(s)}
 	}
 	var obj struct {
 		Message string          `json:"message"`
@@ -102,7 +110,22 @@ func parseConnectError(data json.RawMessage) *ConnectError {
 	if obj.Message == "" {
 		obj.Message = "connection refused"
 	}
-	return &ConnectError{Message: obj.Message, Data: obj.Data}
+	if len(obj.Data) > MaxConnectErrorText {
+		obj.Data = nil
+	}
+	return &ConnectError{Message: capText(obj.Message), Data: obj.Data}
+}
+
+// capText cuts s to MaxConnectErrorText bytes at a character boundary.
+func capText(s string) string {
+	if len(s) <= MaxConnectErrorText {
+		return s
+	}
+	n := MaxConnectErrorText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.Clone(s[:n]) + "…"
 }
 
 // ReconnectFailedError is the error of a client that gave up connecting
