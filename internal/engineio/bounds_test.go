@@ -31,7 +31,7 @@ func blackHoled(t *testing.T) (*Conn, *ServerConn, *netfault.Proxy) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	c := dialT(t, "http://"+p.Addr(), DialOptions{DirectRead: true})
+	c := dialT(t, "http://"+p.Addr(), DialOptions{})
 	sc := recvConn(t, conns)
 	if n := p.CutAll(netfault.BlackHole); n != 1 {
 		t.Fatalf("black-holed %d links", n)
@@ -87,8 +87,8 @@ func TestClientClampsAnAbsurdHeartbeat(t *testing.T) {
 	// connection's death unnoticed for 70 years.
 	hs := httptest.NewServer(openPacketServer(`0{"sid":"x","upgrades":[],"pingInterval":2199023255552,"pingTimeout":2199023255552,"maxPayload":1000000}`))
 	t.Cleanup(hs.Close)
-	c := dialT(t, hs.URL, DialOptions{DirectRead: true})
-	if got := c.c.pingInterval + c.c.pingTimeout; got > MaxPingInterval+MaxPingTimeout {
+	c := dialT(t, hs.URL, DialOptions{})
+	if got := c.pingInterval + c.pingTimeout; got > MaxPingInterval+MaxPingTimeout {
 		t.Fatalf("dead-link deadline %v, want at most %v", got, MaxPingInterval+MaxPingTimeout)
 	}
 	if c.Handshake().PingInterval != MaxPingInterval || c.Handshake().PingTimeout != MaxPingTimeout {

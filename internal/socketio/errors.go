@@ -37,7 +37,7 @@ var (
 	// when the connection drops (see *DisconnectError).
 	ErrDisconnected = errors.New("socketio: disconnected")
 	// ErrNotSent is matched, besides the error saying why (ctx's error,
-	// ErrClosed, ErrStopped, ErrWouldDeadlock), by an error of Emit or
+	// ErrClosed, ErrStopped), by an error of Emit or
 	// EmitWithAck when the packet provably never left: no byte of it was
 	// handed to the network, so the server cannot have seen it and sending
 	// it again cannot duplicate it. An error that does not match it, apart
@@ -62,10 +62,6 @@ var (
 	// context.DeadlineExceeded, as the error of a ctx with that timeout
 	// would.
 	ErrAckTimeout = errors.New("socketio: no ack within the timeout")
-	// ErrWouldDeadlock is returned by a call made from inside a hook that
-	// would have to wait for the read goroutine running that very hook (for
-	// example EmitWithAck, or Emit while disconnected).
-	ErrWouldDeadlock = errors.New("socketio: call from a hook would wait for the hook's own goroutine")
 )
 
 // ConnectError is a CONNECT_ERROR from the server: the namespace refused the

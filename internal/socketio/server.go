@@ -66,9 +66,6 @@ type ServerOptions struct {
 	// handled: register the socket's handlers here. It runs on the
 	// connection's goroutine.
 	OnConnection func(*ServerSocket)
-	// MaxAttachments limits attachments per incoming packet; zero means
-	// DefaultMaxAttachments.
-	MaxAttachments int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -197,7 +194,7 @@ func (s *Server) serveConn(ec *engineio.ServerConn) {
 		}
 	})
 	defer timer.Stop()
-	dec := Decoder{MaxAttachments: s.opts.MaxAttachments}
+	var dec Decoder
 	for {
 		m, err := ec.Read(context.Background())
 		if err != nil {
