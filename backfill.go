@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,8 +9,238 @@ import (
 	"time"
 )
 
+// History backfill: the delivery's rules for fetching what the connection
+// missed (after a reconnection, a sequence gap, an overflow of the handler
+// queue), and the backfiller, which does the fetching.
+//
+// While a fetch runs, the conversation's newer live messages are held, so
+// that the missed ones come first. A fetch never holds them longer than
+// one page request may take (WithBackfillTimeout): a failed or timed-out
+// request is reported through OnError as a *BackfillError, the held
+// messages are delivered, and the gap stays marked and is fetched again
+// after a backoff delay (or at the next reconnection, or the next need
+// for a fetch, whichever comes first), without holding live messages any
+// more. What it then brings is delivered late, each message still once.
+
+// fetchReq asks for the history of c's conversation created after from.
+type fetchReq struct {
+	c    *convState
+	from time.Time
+}
+
+// request starts a fetch of the history from from, or schedules one after
+// the fetch in flight. With hold, live messages wait for it.
+func (d *delivery) request(c *convState, from time.Time, hold bool) {
+	if c.failed && c.retryFrom.Before(from) {
+		from = c.retryFrom // the gap a failed fetch left
+	}
+	if hold {
+		c.holdLive = true
+	}
+	if c.inflight {
+		if !c.refetch || from.Before(c.refetchFrom) {
+			c.refetchFrom = from
+		}
+		c.refetch = true
+		return
+	}
+	c.stopRetryTimer()
+	c.inflight, c.failed = true, false
+	d.host.fetch(fetchReq{c: c, from: from})
+}
+
+// fillGap ends a gap's grace period when the held messages have filled
+// it: their sequence numbers run on from the last one seen.
+func (d *delivery) fillGap(c *convState) {
+	seqs := make([]int64, len(c.held))
+	for i, m := range c.held {
+		seqs[i] = m.Sequence
+	}
+	slices.Sort(seqs)
+	next := c.maxSeq + 1
+	for _, q := range seqs {
+		switch {
+		case q < next: // a repeat, or from before: sequence is a hint
+		case q == next:
+			next++
+		default:
+			return // still a gap
+		}
+	}
+	c.stopGapTimer()
+	if !c.holding() {
+		d.release(c)
+	}
+}
+
+// gapExpired fetches what a gap's grace period did not bring.
+func (d *delivery) gapExpired(c *convState) {
+	if d.convs[c.id] != c || !c.gapWait {
+		return // filled, left, or overtaken by a reconnection
+	}
+	c.stopGap = nil
+	c.gapWait = false
+	d.request(c, c.lastAt.Add(-backfillOverlap), true)
+}
+
+// lost marks every conversation with a cursor for a backfill after the
+// next reconnection.
+func (d *delivery) lost() {
+	if !d.history() {
+		return
+	}
+	for _, c := range d.convs {
+		if !c.anchored || c.noHistory {
+			continue
+		}
+		c.stopGapTimer() // the fetch after the reconnection covers the gap
+		from := c.lastAt.Add(-backfillOverlap)
+		if !c.pendingLost || from.Before(c.lostFrom) {
+			c.lostFrom = from
+		}
+		c.pendingLost = true
+	}
+}
+
+// ready starts the backfills the lost connection made necessary, and
+// retries failed ones.
+func (d *delivery) ready() {
+	for _, c := range d.convs {
+		switch {
+		case c.pendingLost:
+			c.pendingLost = false
+			if d.history() && !c.noHistory {
+				d.request(c, c.lostFrom, true)
+			} else {
+				d.release(c)
+			}
+		case c.failed && !c.inflight && d.history() && !c.noHistory:
+			d.request(c, c.retryFrom, false)
+		}
+	}
+}
+
+// recover fetches the messages the full queue dropped.
+func (d *delivery) recover(lost map[string]time.Time) {
+	if !d.history() {
+		return
+	}
+	for id, at := range lost {
+		if d.host.left(id) {
+			continue
+		}
+		c := d.conv(id)
+		if c.noHistory {
+			continue
+		}
+		if !c.anchored {
+			c.anchored, c.floor, c.lastAt = true, at, at
+		}
+		d.request(c, at.Add(-backfillOverlap), true)
+	}
+}
+
+// page delivers a page of fetched history, oldest first, skipping what was
+// delivered already, control records and what predates the cursor's
+// floor. The final page ends the fetch and releases the messages held
+// meanwhile.
+func (d *delivery) page(r fetchReq, page []Message, final bool) {
+	c := r.c
+	if d.convs[c.id] != c {
+		return // the conversation was left meanwhile
+	}
+	slices.SortStableFunc(page, byTime)
+	var n int64
+	for i := range page {
+		m := &page[i]
+		c.maxSeq = max(c.maxSeq, m.Sequence)
+		if m.IsControl() || m.DeletedAt != nil || c.belowFloor(m) || c.isSeen(m.ID) {
+			continue
+		}
+		d.deliver(c, m)
+		n++
+	}
+	d.stats.add(n, 0, 0)
+	if !final {
+		return
+	}
+	c.inflight, c.failures = false, 0
+	switch {
+	case c.refetch:
+		// Another fetch is due (the connection dropped again, or more was
+		// dropped): the held messages wait for it.
+		c.refetch = false
+		d.request(c, c.refetchFrom, false)
+	case c.pendingLost:
+		// They also wait for the fetch after the coming reconnection.
+		d.notify(c, false)
+	default:
+		c.holdLive = false
+		d.release(c)
+	}
+}
+
+// fetchFailed ends a fetch that failed: it reports err, delivers the live
+// messages held meanwhile, and marks the gap for a later fetch, which a
+// timer starts after a backoff delay. A refusal to read the history
+// (ErrForbidden) ends the conversation's backfill for good.
+func (d *delivery) fetchFailed(r fetchReq, err error) {
+	c := r.c
+	if d.convs[c.id] != c {
+		return
+	}
+	c.inflight, c.holdLive = false, false
+	c.retryFrom = r.from
+	if c.refetch && c.refetchFrom.Before(c.retryFrom) {
+		c.retryFrom = c.refetchFrom
+	}
+	c.refetch = false
+	err = &BackfillError{ConversationID: c.id, Err: err}
+	if errors.Is(err, ErrForbidden) {
+		c.noHistory, c.pendingLost, c.historyErr = true, false, err
+	} else {
+		c.failed = true
+		c.stopRetryTimer()
+		c.stopRetry = d.host.after(d.cfg.retry.Duration(c.failures), func() { d.retry(c) })
+		c.failures++
+	}
+	d.release(c)
+	d.host.report(err)
+}
+
+// retry fetches again the gap a failed fetch left, without holding live
+// messages, unless something else has fetched it meanwhile.
+func (d *delivery) retry(c *convState) {
+	c.stopRetry = nil
+	if d.convs[c.id] != c || !c.failed || c.inflight || c.pendingLost || !d.history() {
+		return
+	}
+	d.request(c, c.retryFrom, false)
+}
+
+// BackfillError reports, through OnError, a history backfill of one
+// conversation that failed or timed out (WithBackfillTimeout). The socket
+// has then delivered the newer live messages it held, and fetches the
+// missed ones again later; they are delivered when that succeeds, after
+// newer ones, each once. Err is the cause: the REST error (an *APIError,
+// ErrForbidden: the conversation is no longer backfilled), or an error
+// matching context.DeadlineExceeded when the request timed out.
+type BackfillError struct {
+	ConversationID string
+	Err            error
+}
+
+func (e *BackfillError) Error() string {
+	return "messaging: history backfill of conversation " + e.ConversationID + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *BackfillError) Unwrap() error { return e.Err }
+
+// ---- the backfiller ----
+
 // The backfiller fetches missed messages over REST, one request at a time
-// on its own goroutine, and hands each page to the dispatcher, waiting for
+// on its own goroutine, and hands each page to the delivery, waiting for
 // it to be delivered before fetching the next: a long outage costs
 // requests, not memory. The goroutine runs only while requests are queued:
 // push starts it, and it returns when it finds the queue empty.
@@ -29,20 +260,22 @@ const (
 // anchored while empty is fetched from its beginning.
 var epoch = time.UnixMilli(0).UTC()
 
-type fetchReq struct {
-	c    *convState
-	from time.Time
-}
+// historyReader reads one page of a conversation's history.
+type historyReader func(ctx context.Context, conversationID string, p GetMessagesParams) ([]Message, error)
 
 type backfiller struct {
-	s       *Socket
+	ctx     context.Context // ends at Close
+	read    historyReader
+	timeout time.Duration // bounds each request
+	// toDelivery runs fn on the delivery's goroutine; goroutine starts
+	// the backfill goroutine, reporting false once the socket closes.
+	toDelivery func(fn func())
+	goroutine  func(fn func()) bool
+	delivery   *delivery
+
 	mu      sync.Mutex
 	reqs    []fetchReq
-	running bool // a goroutine runs run
-}
-
-func newBackfiller(s *Socket) *backfiller {
-	return &backfiller{s: s}
+	running bool // a goroutine runs loop
 }
 
 // push queues a fetch, and starts the goroutine unless it runs. The
@@ -54,7 +287,7 @@ func (b *backfiller) push(r fetchReq) {
 	defer b.mu.Unlock()
 	b.reqs = append(b.reqs, r)
 	if !b.running {
-		b.running = b.s.workers.start(b.run)
+		b.running = b.goroutine(b.loop)
 	}
 }
 
@@ -73,9 +306,9 @@ func (b *backfiller) next() (fetchReq, bool) {
 	return r, true
 }
 
-// run is the backfill goroutine: it fetches until the queue is empty or
+// loop is the backfill goroutine: it fetches until the queue is empty or
 // the socket closes.
-func (b *backfiller) run() {
+func (b *backfiller) loop() {
 	for {
 		r, ok := b.next()
 		if !ok {
@@ -83,7 +316,7 @@ func (b *backfiller) run() {
 		}
 		if b.fetch(r) != nil {
 			// Closing: Close waits for this goroutine, and nothing starts
-			// another (workers refuses). Leave the rest queued.
+			// another. Leave the rest queued.
 			b.mu.Lock()
 			b.running = false
 			b.mu.Unlock()
@@ -94,12 +327,26 @@ func (b *backfiller) run() {
 
 var errBackfillStuck = errors.New("messaging: history backfill: the service keeps answering messages already seen")
 
+// readPage reads one page, bounded by the backfill timeout.
+func (b *backfiller) readPage(id string, p GetMessagesParams) ([]Message, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+	defer cancel()
+	page, err := b.read(ctx, id, p)
+	b.delivery.stats.add(0, 0, 1)
+	if err != nil && b.ctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		err = fmt.Errorf("no answer within %v: %w", b.timeout, err)
+	}
+	return page, err
+}
+
 // fetch pages through the messages created after r.from, oldest first.
 // Pages overlap by a millisecond (the service compares created_at
 // strictly, at millisecond precision), and ids already passed on are
 // dropped. It returns an error only when the socket is closing.
 func (b *backfiller) fetch(r fetchReq) error {
-	ctx := b.s.base
 	after := r.from
 	if after.Before(epoch) {
 		after = epoch
@@ -107,15 +354,16 @@ func (b *backfiller) fetch(r fetchReq) error {
 	limit := backfillPage
 	var lastAt time.Time
 	atLast := make(map[string]bool) // ids passed on, created at lastAt
+	failed := func(err error) error {
+		return b.hand(func() { b.delivery.fetchFailed(r, err) })
+	}
 	for {
-		page, err := b.s.rest.GetMessages(ctx, r.c.id, GetMessagesParams{Limit: limit, After: after})
-		b.s.d.stats.add(0, 0, 1)
-		if ctx.Err() != nil {
-			return ctx.Err()
+		page, err := b.readPage(r.c.id, GetMessagesParams{Limit: limit, After: after})
+		if b.ctx.Err() != nil {
+			return b.ctx.Err()
 		}
 		if err != nil {
-			err = fmt.Errorf("messaging: history backfill of conversation %s: %w", r.c.id, err)
-			return b.hand(item{kind: itemPage, v: r.c, err: err, final: true, from: r.from})
+			return failed(err)
 		}
 		final := len(page) < limit
 		slices.SortStableFunc(page, byTime)
@@ -128,13 +376,12 @@ func (b *backfiller) fetch(r fetchReq) error {
 		if len(fresh) == 0 && !final {
 			// One millisecond holds more than a page: ask for more.
 			if limit >= maxBackfillPage {
-				err := fmt.Errorf("%w (conversation %s)", errBackfillStuck, r.c.id)
-				return b.hand(item{kind: itemPage, v: r.c, err: err, final: true, from: r.from})
+				return failed(errBackfillStuck)
 			}
 			limit = min(2*limit, maxBackfillPage)
 			continue
 		}
-		if err := b.hand(item{kind: itemPage, v: r.c, page: fresh, final: final, from: r.from}); err != nil || final {
+		if err := b.hand(func() { b.delivery.page(r, fresh, final) }); err != nil || final {
 			return err
 		}
 		if newest := page[len(page)-1].CreatedAt; !newest.Equal(lastAt) {
@@ -151,14 +398,17 @@ func (b *backfiller) fetch(r fetchReq) error {
 	}
 }
 
-// hand passes a page to the dispatcher and waits until it was handled.
-func (b *backfiller) hand(it item) error {
-	it.done = make(chan struct{})
-	b.s.q.pushControl(it)
+// hand runs fn on the delivery's goroutine and waits until it ran.
+func (b *backfiller) hand(fn func()) error {
+	done := make(chan struct{})
+	b.toDelivery(func() {
+		defer close(done)
+		fn()
+	})
 	select {
-	case <-it.done:
+	case <-done:
 		return nil
-	case <-b.s.base.Done():
-		return b.s.base.Err()
+	case <-b.ctx.Done():
+		return b.ctx.Err()
 	}
 }

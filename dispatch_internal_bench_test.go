@@ -20,7 +20,7 @@ func BenchmarkDispatchOneAtATime(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		s.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+		s.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
 		<-got
 	}
 	b.StopTimer()

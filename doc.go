@@ -114,6 +114,17 @@
 //     finishes). Handlers may be registered before Connect.
 //   - Close ends every goroutine the socket started. Handlers of the last
 //     state change (to StateClosed) still run; queued events are dropped.
+//   - What Close waits for: the connection's goroutines (bounded by the
+//     close of the connection), the history fetcher (its request is
+//     cancelled), and the dispatcher, which finishes the handler running
+//     when Close is called and then runs the handlers of the final state
+//     change. A handler that never returns therefore keeps Close waiting:
+//     Close cannot stop a handler. Called from a handler, Close does not
+//     wait for that handler's own goroutine. A blocked handler does not
+//     hide the overflow it causes either: the first dropped event of an
+//     episode is logged at warning level at once by the goroutine that
+//     reads the connection, and ErrSlowConsumer reaches OnError ahead of
+//     the queued events, as soon as the running handler returns.
 //   - Events and acknowledgements keep the order the service sent them in:
 //     an event the service sent before acknowledging a call is in the
 //     handler queue before that call returns (it may not have been handled
@@ -144,10 +155,23 @@
 // Control records stored in the history (content type "event") are not
 // delivered as messages, since they are broadcast live as control events,
 // and control, typing, presence, edit and delete events missed while
-// disconnected are not replayed. A failed backfill is reported through
-// OnError and tried again at the next live message of the conversation or
-// the next reconnection. Reading the history updates the caller's
+// disconnected are not replayed. Reading the history updates the caller's
 // last_read_at, as any read does.
+//
+// A backfill never stalls a conversation. Each history request the socket
+// makes on its own behalf is bounded by [WithBackfillTimeout] (10 s by
+// default, whatever HTTP client is used), so the conversation's newer live
+// messages wait for a backfill at most that long per page. A request that
+// fails or times out is reported through OnError as a [*BackfillError]
+// naming the conversation; the messages held meanwhile are then delivered,
+// and the missed ones are fetched again after a backoff delay (0.5 s
+// doubling to 30 s), at the next reconnection, or at the next need for a
+// backfill, whichever comes first, without holding live messages again.
+// They are delivered when a fetch succeeds: still each once, but after
+// newer ones. So the ordering guarantee is: within a conversation, missed
+// messages come before newer live ones whenever the history answers in
+// time; when it does not, liveness wins, and the late ones are recognisable
+// by their CreatedAt and Sequence.
 //
 // Sends survive disconnections: SendMessage, EditMessage and SendControl
 // called while the socket is reconnecting wait for it (bounded by their

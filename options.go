@@ -325,6 +325,7 @@ type socketConfig struct {
 	header         http.Header
 	queueSize      int
 	backfill       bool
+	delivery       deliveryOptions // delivery_options.go
 }
 
 // Defaults of the socket-only options. Reconnection, its attempts and its

@@ -1,7 +1,6 @@
 package messaging
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,16 +128,16 @@ const (
 // the package documentation ("Concurrency" and "Delivery") for how
 // handlers run and what the socket guarantees across reconnections.
 type Socket struct {
-	cfg      socketConfig
-	endpoint string // for String and logs; holds no credentials
-	rest     *Client
-	sio      *socketio.Client
-	log      *slog.Logger
-	q        *eventQueue
-	h        socketHandlers
-	bf       *backfiller
-	d        *delivery
-	streams  streamTyping // the typing indicator its streams share (stream.go)
+	cfg        socketConfig
+	endpoint   string // for String and logs; holds no credentials
+	rest       *Client
+	sio        *socketio.Client
+	log        *slog.Logger
+	queue      *eventQueue // the handler queue (queue.go), run by the dispatcher (dispatcher.go)
+	h          socketHandlers
+	backfiller *backfiller  // fetches history for the delivery (backfill.go)
+	delivery   *delivery    // per-conversation delivery state (delivery.go)
+	streams    streamTyping // the typing indicator its streams share (stream.go)
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
@@ -227,9 +226,8 @@ func newSocket(cfg socketConfig) *Socket {
 	rc := cfg.common
 	rc.errorHandler = nil
 	s.rest = newClientFromConfig(clientConfig{common: rc, retry: DefaultRetryPolicy()})
-	s.q = newEventQueue(cfg.queueSize)
-	s.bf = newBackfiller(s)
-	s.d = newDelivery(s)
+	s.queue = newEventQueue(cfg.queueSize)
+	s.initDelivery()
 
 	header := http.Header{}
 	if ua := cfg.common.userAgent; ua != "" {
@@ -343,7 +341,7 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 	s.state = next
 	close(s.changed)
 	s.changed = make(chan struct{})
-	s.q.pushControl(item{kind: itemState, change: StateChange{
+	s.queue.pushControl(item{kind: itemState, change: StateChange{
 		Previous: prev, Current: next, Reason: reason, Err: err, RetryIn: retryIn,
 	}})
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "messaging: socket state",
@@ -357,7 +355,7 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 // the connector once a new connection has rejoined its rooms, the
 // backfiller when no fetch is left.
 func (s *Socket) start() {
-	s.q.start(s.dispatch)
+	s.queue.start(s.dispatch)
 }
 
 // workers starts the connector and the backfiller, and lets Close wait for
@@ -487,10 +485,10 @@ func (s *Socket) Close() error {
 	s.mu.Unlock()
 	s.cancelBase()
 	_ = s.sio.Close()
-	s.q.close()
+	s.queue.close()
 	s.workers.stop()
 	if !s.inDispatcher() {
-		s.q.waitStopped()
+		s.queue.waitStopped()
 	}
 	return nil
 }
@@ -562,7 +560,7 @@ func (s *Socket) onDisconnect(reason string, err error) {
 	} else {
 		s.setStateLocked(StateDisconnected, cause, reason, 0)
 	}
-	s.q.pushControl(item{kind: itemLost})
+	s.queue.pushControl(item{kind: itemLost})
 }
 
 // onReconnectScheduled records the delay of the first attempt after a lost
@@ -576,7 +574,7 @@ func (s *Socket) onReconnectScheduled(n int, delay time.Duration) {
 }
 
 func (s *Socket) onReconnectAttempt(n int) {
-	s.q.pushControl(item{kind: itemReconnecting, n: n})
+	s.queue.pushControl(item{kind: itemReconnecting, n: n})
 }
 
 func (s *Socket) onReconnectFailed(err error) {
@@ -586,7 +584,7 @@ func (s *Socket) onReconnectFailed(err error) {
 		s.setStateLocked(StateDisconnected, err, ReasonReconnectFailed, 0)
 	}
 	s.mu.Unlock()
-	s.q.pushControl(item{kind: itemError, err: err})
+	s.queue.pushControl(item{kind: itemError, err: err})
 }
 
 func (s *Socket) onConnectError(err error) {
@@ -600,9 +598,9 @@ func (s *Socket) onConnectError(err error) {
 			s.setStateLocked(StateDisconnected, cerr, ReasonConnectRefused, 0)
 		}
 		s.mu.Unlock()
-		s.q.pushControl(item{kind: itemError, err: cerr})
+		s.queue.pushControl(item{kind: itemError, err: cerr})
 	case errors.As(err, &te):
-		s.q.pushControl(item{kind: itemError, err: te})
+		s.queue.pushControl(item{kind: itemError, err: te})
 	default:
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "messaging: connection attempt failed",
 			slog.String("error", err.Error()))
@@ -641,7 +639,7 @@ func (s *Socket) connector() {
 		var status PresenceStatus
 		if ready {
 			s.setStateLocked(StateConnected, nil, "", 0)
-			s.q.pushControl(item{kind: itemReady})
+			s.queue.pushControl(item{kind: itemReady})
 			// Rooms left and presence set while the rejoin ran would
 			// otherwise wait for the next reconnection.
 			for id, m := range s.rooms {
@@ -700,9 +698,9 @@ func (s *Socket) rejoin(ctx context.Context, rooms map[string]roomMode, presence
 					delete(s.rooms, id)
 				}
 				s.mu.Unlock()
-				s.q.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
+				s.queue.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
 			case ctx.Err() == nil:
-				s.q.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
+				s.queue.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
 			}
 		}()
 	}
@@ -858,7 +856,7 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 	if _, err := s.waitReady(ctx); err != nil {
 		return fmt.Errorf("messaging: %s: %w", event, err)
 	}
-	anchor := s.d.anchorFor(ctx, id)
+	anchor := s.anchorFor(ctx, id)
 	// Recorded before the call, so that a reconnection during it joins
 	// the room again.
 	s.mu.Lock()
@@ -879,7 +877,7 @@ func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event s
 		return err
 	}
 	if anchor != nil {
-		s.q.pushControl(*anchor)
+		s.queue.pushControl(*anchor)
 	}
 	return nil
 }
@@ -1069,7 +1067,7 @@ func (s *Socket) leaveRoom(ctx context.Context, id, event string) error {
 	if st == StateClosed {
 		return fmt.Errorf("messaging: %s: %w", event, ErrClosed)
 	}
-	s.q.pushControl(item{kind: itemForget, conv: id})
+	s.queue.pushControl(item{kind: itemForget, conv: id})
 	if st != StateConnected {
 		return nil // not in any room now; left again after reconnecting
 	}
@@ -1161,138 +1159,6 @@ func (s *Socket) AnnouncePresence(ctx context.Context, conversationID string) er
 		return s.fail(err)
 	}
 	return s.fail(s.emit(ctx, EventAnnouncePresence, conversationID))
-}
-
-// ---- acknowledgements ----
-
-// ackBody is the service's acknowledgement {success, error?, message?,
-// control?}.
-type ackBody struct {
-	Message json.RawMessage
-	Control json.RawMessage
-
-	// msg and ctl are message and control as decoded by the typed pass of
-	// decodeAck (Message and Control are then empty); raw is the ack, for
-	// the generic path when a row is unusable (to report it exactly).
-	msg, ctl *Message
-	raw      json.RawMessage
-}
-
-// decodeAck reads an acknowledgement strictly: a refusal is an *AckError
-// with the server's text; anything malformed is an error matching
-// ErrMalformed.
-//
-// A successful ack is decoded in one typed pass (readSuccessAck: the
-// envelope read by hand, the rows straight into Messages by Message's fast
-// path, without encoding/json's validation pass and reflection); anything
-// else (a refusal, a row the fast path declines, a key encoding/json could
-// read differently, invalid JSON) goes through decodeAckGeneric, which
-// defines every error. The typed pass succeeds only on a JSON object with
-// success true, where the generic path succeeds too, with the same rows
-// (FuzzDecodeAck).
-func decodeAck(event string, args []json.RawMessage) (ackBody, error) {
-	if len(args) > 0 {
-		if body, ok := readSuccessAck(args[0]); ok {
-			return body, nil
-		}
-	}
-	return decodeAckGeneric(event, args)
-}
-
-// decodeAckGeneric is decodeAck without the typed pass.
-func decodeAckGeneric(event string, args []json.RawMessage) (ackBody, error) {
-	if len(args) == 0 {
-		return ackBody{}, malformed(event+" ack", errors.New("no arguments"))
-	}
-	raw := bytes.TrimSpace(args[0])
-	if len(raw) == 0 || raw[0] != '{' {
-		return ackBody{}, malformed(event+" ack", errors.New("not a JSON object"))
-	}
-	var w struct {
-		Success json.RawMessage `json:"success"`
-		Error   json.RawMessage `json:"error"`
-		Message json.RawMessage `json:"message"`
-		Control json.RawMessage `json:"control"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return ackBody{}, malformed(event+" ack", err)
-	}
-	var ok bool
-	if err := json.Unmarshal(w.Success, &ok); err != nil || len(w.Success) == 0 {
-		return ackBody{}, malformed(event+" ack", fmt.Errorf("success is %s, want a boolean", orUndefined(w.Success)))
-	}
-	if !ok {
-		var text string
-		if json.Unmarshal(w.Error, &text) != nil || text == "" {
-			_ = json.Unmarshal(w.Message, &text)
-		}
-		if text == "" {
-			text = "unknown error"
-		}
-		return ackBody{}, &AckError{Event: event, Message: text}
-	}
-	return ackBody{Message: w.Message, Control: w.Control}, nil
-}
-
-// message returns the message row of a successful acknowledgement.
-func (b ackBody) message(event string) (*Message, error) {
-	return b.row(event, false)
-}
-
-// control returns the control row of a successful acknowledgement.
-func (b ackBody) control(event string) (*Message, error) {
-	return b.row(event, true)
-}
-
-func (b ackBody) row(event string, control bool) (*Message, error) {
-	m, raw := b.msg, b.Message
-	if control {
-		m, raw = b.ctl, b.Control
-	}
-	if m != nil && m.ID != "" {
-		return m, nil
-	}
-	if b.raw != nil {
-		// Decoded by the typed pass, but not usable as is: decode it the
-		// generic way, which says exactly what is wrong with it.
-		g, err := decodeAckGeneric(event, []json.RawMessage{b.raw})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, err)
-		}
-		return g.row(event, control)
-	}
-	return decodeRow(event, raw)
-}
-
-// decodeRow decodes the message row of a successful acknowledgement.
-func decodeRow(event string, raw json.RawMessage) (*Message, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		err := malformed(event+" ack", fmt.Errorf("message is %s, want an object", orUndefined(raw)))
-		return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, err)
-	}
-	var m Message
-	if err := m.UnmarshalJSON(raw); err != nil { // what json.Unmarshal calls, less its validation pass
-		return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, malformed(event+" ack", err))
-	}
-	if m.ID == "" {
-		return nil, fmt.Errorf("%w: %w", ErrDeliveryUnknown, malformed(event+" ack", errors.New("message without id")))
-	}
-	return &m, nil
-}
-
-func orUndefined(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "undefined"
-	}
-	if len(raw) > 40 {
-		return string(raw[:40]) + "…"
-	}
-	return string(raw)
-}
-
-func malformed(what string, err error) error {
-	return fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
 }
 
 // ---- goroutine identity, to let Close be called from a handler ----

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -325,4 +326,107 @@ func TestSocketRefusedAtReconnectStops(t *testing.T) {
 	assert.ErrorIs(t, err, messaging.ErrNotConnected)
 	assert.ErrorAs(t, err, &ce, "the cause is kept")
 	assert.False(t, errors.Is(err, messaging.ErrDeliveryUnknown))
+}
+
+// blackHole is an HTTP transport whose history reads (the backfill's
+// pages: GET .../messages?after=...) stop being answered while it is on:
+// the request is sent and nothing ever comes back, as through a
+// connection a NAT or a load balancer stopped forwarding. Everything else
+// passes.
+type blackHole struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	on   bool
+	hung chan struct{} // receives once per request swallowed
+}
+
+func (b *blackHole) set(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.on = on
+}
+
+func (b *blackHole) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	on := b.on
+	b.mu.Unlock()
+	if on && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/messages") && r.URL.Query().Has("after") {
+		select {
+		case b.hung <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	}
+	return b.next.RoundTrip(r)
+}
+
+// A black-holed backfill stalls nothing: the conversation's live messages
+// come through once the backfill timeout has passed, OnError says why,
+// and when the history answers again every missed message arrives, once.
+func TestSocketBlackHoledBackfillDoesNotStallTheConversation(t *testing.T) {
+	e := newEnv(t)
+	g := newGate()
+	next := e.srv.Client().Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hole := &blackHole{next: next, hung: make(chan struct{}, 1)}
+	bob := e.socket(bobTok, g.source(bobTok),
+		messaging.WithHTTPClient(&http.Client{Transport: hole}),
+		messaging.WithBackfillTimeout(300*time.Millisecond))
+	msgs, _ := collect(bob.OnMessage)
+	errs, _ := collect(bob.OnError)
+	require.NoError(t, bob.Connect(testCtx(t)))
+	require.NoError(t, bob.JoinConversation(testCtx(t), e.conv))
+	alice := e.client(aliceTok)
+	restSend(t, alice, e.conv, "before")
+	assert.Equal(t, "before", recv(t, msgs).Content)
+
+	hole.set(true)
+	outage(t, e, g, bob, func() { restSend(t, alice, e.conv, numbered("missed ", 3)...) })
+	recv(t, hole.hung) // the backfill is stuck
+	restSend(t, alice, e.conv, "live")
+	assert.Equal(t, "live", recv(t, msgs).Content, "delivered after the backfill timeout, not held for good")
+	assert.Equal(t, messaging.StateConnected, bob.State())
+
+	err := recv(t, errs)
+	var be *messaging.BackfillError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, e.conv, be.ConversationID)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	short, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, bob.WaitCaughtUp(short, e.conv), context.DeadlineExceeded, "not caught up while the hole lasts")
+
+	hole.set(false)
+	require.NoError(t, bob.WaitCaughtUp(testCtx(t), e.conv))
+	require.Len(t, msgs, 3, "caught up: the missed messages are delivered")
+	assert.Equal(t, numbered("missed ", 3), contents(t, msgs, 3), "the gap, filled by a retry, oldest first")
+	restSend(t, alice, e.conv, "barrier")
+	assert.Equal(t, "barrier", recv(t, msgs).Content, "nothing twice")
+}
+
+func TestSocketWaitCaughtUpAfterAnOutage(t *testing.T) {
+	e := newEnv(t)
+	g := newGate()
+	bob := e.socket(bobTok, g.source(bobTok))
+	msgs, _ := collect(bob.OnMessage)
+	require.NoError(t, bob.Connect(testCtx(t)))
+	require.NoError(t, bob.JoinConversation(testCtx(t), e.conv))
+	require.NoError(t, bob.WaitCaughtUp(testCtx(t), e.conv), "nothing missed")
+	alice := e.client(aliceTok)
+	restSend(t, alice, e.conv, "before")
+	recv(t, msgs)
+
+	outage(t, e, g, bob, func() { restSend(t, alice, e.conv, numbered("missed ", 20)...) })
+	require.NoError(t, bob.WaitCaughtUp(testCtx(t), e.conv))
+	require.Len(t, msgs, 20, "every missed message delivered when it returns")
+	assert.Equal(t, numbered("missed ", 20), contents(t, msgs, 20))
+
+	var verr *messaging.ValidationError
+	assert.ErrorAs(t, bob.WaitCaughtUp(testCtx(t), "not-a-uuid"), &verr)
+	require.NoError(t, bob.Close())
+	assert.ErrorIs(t, bob.WaitCaughtUp(testCtx(t), e.conv), messaging.ErrClosed)
 }

@@ -5,7 +5,7 @@ package messaging
 // SocketStats returns how many messages s delivered from the history, how
 // many live repeats it dropped, and how many history requests it made.
 func SocketStats(s *Socket) (backfilled, duplicates, fetches int64) {
-	st := &s.d.stats
+	st := &s.delivery.stats
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.backfilled, st.duplicates, st.fetches
@@ -14,7 +14,7 @@ func SocketStats(s *Socket) (backfilled, duplicates, fetches int64) {
 // SocketQueue returns how many server events wait in s's handler queue
 // and how many it dropped.
 func SocketQueue(s *Socket) (queued int, dropped int64) {
-	s.q.mu.Lock()
-	defer s.q.mu.Unlock()
-	return s.q.events, s.q.dropped
+	s.queue.mu.Lock()
+	defer s.queue.mu.Unlock()
+	return s.queue.events, s.queue.dropped
 }

@@ -111,7 +111,7 @@ func (u *unitSocket) barrier(t *testing.T) {
 		}
 	})
 	defer off()
-	u.q.pushControl(item{kind: itemError, err: errBarrier})
+	u.queue.pushControl(item{kind: itemError, err: errBarrier})
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -174,8 +174,8 @@ func TestDeliveryBackfillSkipsControlRecordsAndWhatPrecedesTheFloor(t *testing.T
 	u.store(old, m2, ctl, m4)
 	u.live(t, m2)
 	assert.Equal(t, "2", u.next(t))
-	u.q.pushControl(item{kind: itemLost})
-	u.q.pushControl(item{kind: itemReady})
+	u.queue.pushControl(item{kind: itemLost})
+	u.queue.pushControl(item{kind: itemReady})
 	assert.Equal(t, "4", u.next(t))
 	u.barrier(t)
 	assert.Empty(t, u.got)
@@ -186,17 +186,17 @@ func TestDeliveryWithoutHandlersFetchesNothing(t *testing.T) {
 	u := newUnitSocket(t, false) // no OnMessage handler
 	u.live(t, unitMsg(1))
 	u.live(t, unitMsg(5))
-	u.q.pushControl(item{kind: itemLost})
-	u.q.pushControl(item{kind: itemReady})
+	u.queue.pushControl(item{kind: itemLost})
+	u.queue.pushControl(item{kind: itemReady})
 	u.barrier(t)
 	assert.Zero(t, u.fetches.Load())
 }
 
 func TestQueueOverflowEpisodes(t *testing.T) {
 	q := newEventQueue(4)
-	msg := func(i int) item {
+	msg := func(i int) event {
 		m := unitMsg(int64(i))
-		return item{kind: itemEvent, event: EventMessageNew, v: &m}
+		return event{name: EventMessageNew, message: &m}
 	}
 	for i := range 10 {
 		q.pushEvent(msg(i))

@@ -60,9 +60,9 @@ func waitFor[T any](t *testing.T, ch <-chan T, format string, args ...any) T {
 
 func TestDispatcherWorkArrivingAsItStops(t *testing.T) {
 	u := newUnitSocket(t, false)
-	u.q.mu.Lock()
-	u.q.linger = 0 // stop as soon as the queue is empty: as many stops as possible
-	u.q.mu.Unlock()
+	u.queue.mu.Lock()
+	u.queue.linger = 0 // stop as soon as the queue is empty: as many stops as possible
+	u.queue.mu.Unlock()
 
 	var (
 		busy    atomic.Bool
@@ -85,7 +85,7 @@ func TestDispatcherWorkArrivingAsItStops(t *testing.T) {
 		mu.Unlock()
 		handled <- p
 	})
-	push := func(p, i int) { u.q.pushControl(item{kind: itemError, err: fmt.Errorf("%d %d", p, i)}) }
+	push := func(p, i int) { u.queue.pushControl(item{kind: itemError, err: fmt.Errorf("%d %d", p, i)}) }
 
 	// One item at a time: each one is queued as the dispatcher that
 	// handled the one before is stopping, or has stopped, or is about to.
@@ -131,9 +131,9 @@ func TestDispatcherWorkArrivingAsItStops(t *testing.T) {
 	assert.Greater(t, len(runners), rounds/10, "dispatchers started (the test did not make them stop)")
 	t.Logf("%d items on %d dispatcher goroutines", rounds+producers*per, len(runners))
 	eventually(t, func() bool {
-		u.q.mu.Lock()
-		defer u.q.mu.Unlock()
-		return !u.q.running
+		u.queue.mu.Lock()
+		defer u.queue.mu.Unlock()
+		return !u.queue.running
 	}, "the dispatcher did not stop once idle")
 }
 
@@ -142,18 +142,18 @@ func TestDispatcherLingersThenStops(t *testing.T) {
 	got := make(chan uint64, 10)
 	u.OnError(func(error) { got <- goid.Get() })
 	running := func() bool {
-		u.q.mu.Lock()
-		defer u.q.mu.Unlock()
-		return u.q.running
+		u.queue.mu.Lock()
+		defer u.queue.mu.Unlock()
+		return u.queue.running
 	}
-	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	u.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
 	first := <-got
 	// Work well within the linger finds the same dispatcher.
 	time.Sleep(dispatchLinger / 10)
-	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	u.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
 	assert.Equal(t, first, <-got, "a new dispatcher started within dispatchLinger")
 	eventually(t, func() bool { return !running() }, "the dispatcher did not stop")
-	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	u.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
 	assert.NotEqual(t, first, <-got, "work after the dispatcher stopped must start another")
 }
 
@@ -173,10 +173,10 @@ func TestDispatcherHandlerGoexit(t *testing.T) {
 		}
 		got <- err
 	})
-	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
-	u.q.pushControl(item{kind: itemError, err: ErrSlowConsumer})
+	u.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
+	u.queue.pushControl(item{kind: itemError, err: ErrSlowConsumer})
 	assert.Equal(t, ErrSlowConsumer, waitFor(t, got, "the handler after the one that called Goexit never ran"))
-	u.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+	u.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
 	closed := make(chan struct{})
 	go func() {
 		_ = u.Close()
@@ -238,7 +238,7 @@ func TestBackfillerWorkArrivingAsItStops(t *testing.T) {
 	s := b.socket(t)
 	// A conversation the dispatcher does not know: each page is handed
 	// over and dropped.
-	push := func() { s.bf.push(fetchReq{c: &convState{id: unitConv}, from: unitT0}) }
+	push := func() { s.backfiller.push(fetchReq{c: &convState{id: unitConv}, from: unitT0}) }
 
 	// One request at a time, each pushed around the moment the
 	// backfiller that fetched the one before stops.
@@ -269,9 +269,9 @@ func TestBackfillerWorkArrivingAsItStops(t *testing.T) {
 	eventually(t, func() bool { return b.fetches.Load() == rounds+producers*per },
 		"fetched %d of %d", b.fetches.Load(), rounds+producers*per)
 	eventually(t, func() bool {
-		s.bf.mu.Lock()
-		defer s.bf.mu.Unlock()
-		return !s.bf.running && len(s.bf.reqs) == 0
+		s.backfiller.mu.Lock()
+		defer s.backfiller.mu.Unlock()
+		return !s.backfiller.running && len(s.backfiller.reqs) == 0
 	}, "the backfiller did not stop once idle")
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -347,9 +347,9 @@ func TestCloseStopsLazyWorkers(t *testing.T) {
 	for range 200 {
 		b := stub.socket(t)
 		for range rand.IntN(5) {
-			b.bf.push(fetchReq{c: &convState{id: unitConv}, from: unitT0})
+			b.backfiller.push(fetchReq{c: &convState{id: unitConv}, from: unitT0})
 		}
-		b.q.pushControl(item{kind: itemError, err: errBackfillStuck})
+		b.queue.pushControl(item{kind: itemError, err: errBackfillStuck})
 		b.onConnect()
 		jitter()
 		done := make(chan struct{})
@@ -362,12 +362,12 @@ func TestCloseStopsLazyWorkers(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Close hung")
 		}
-		b.q.mu.Lock()
-		running := b.q.running
-		b.q.mu.Unlock()
-		b.bf.mu.Lock()
-		bfRunning := b.bf.running
-		b.bf.mu.Unlock()
+		b.queue.mu.Lock()
+		running := b.queue.running
+		b.queue.mu.Unlock()
+		b.backfiller.mu.Lock()
+		bfRunning := b.backfiller.running
+		b.backfiller.mu.Unlock()
 		b.mu.Lock()
 		connRunning := b.connRunning
 		b.mu.Unlock()

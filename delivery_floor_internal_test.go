@@ -10,7 +10,7 @@ import (
 // millisecond, as REST sends made back to back do.
 func TestBelowFloorBreaksMillisecondTiesBySequence(t *testing.T) {
 	at := time.Date(2026, 11, 21, 22, 45, 57, 434e6, time.UTC)
-	c := &convState{has: true, floor: at, floorSeq: 7}
+	c := &convState{anchored: true, floor: at, floorSeq: 7}
 	for _, tc := range []struct {
 		name string
 		m    Message
@@ -29,12 +29,12 @@ func TestBelowFloorBreaksMillisecondTiesBySequence(t *testing.T) {
 
 	// A floor set from a lost connection's time, with no message, has no
 	// sequence: only time counts.
-	c = &convState{has: true, floor: at}
+	c = &convState{anchored: true, floor: at}
 	if c.belowFloor(&Message{ID: "f", CreatedAt: at, Sequence: 1}) {
 		t.Error("a floor without a sequence refused a message of its millisecond")
 	}
 	// The anchor itself is never delivered again.
-	c = &convState{has: true, floor: at, floorSeq: 3, floorID: "anchor"}
+	c = &convState{anchored: true, floor: at, floorSeq: 3, floorID: "anchor"}
 	if !c.belowFloor(&Message{ID: "anchor", CreatedAt: at, Sequence: 3}) {
 		t.Error("the anchor message was not below the floor")
 	}
