@@ -68,9 +68,9 @@ const (
 	bhRetry = 500 * time.Millisecond
 )
 
-// faultKinds is the length of the injector's cycle of faults: three black
+// bhFaultKinds is the length of the injector's cycle of faults: three black
 // holes, a FIN, an RST and a mid-frame cut.
-const faultKinds = 6
+const bhFaultKinds = 6
 
 // bhRecorder records what one socket's OnMessage received, in order, and
 // where among the deliveries its OnError reported failed catch-ups
@@ -143,32 +143,32 @@ func (r *bhRecorder) hasAll(want []string) bool {
 	return true
 }
 
-// ownTransport is an HTTP client with a transport of its own, whose idle
+// bhHTTPClient is an HTTP client with a transport of its own, whose idle
 // connections go at cleanup.
-func ownTransport(t *testing.T) *http.Client {
+func bhHTTPClient(t *testing.T) *http.Client {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
 
-// isSocketLink tells a socket's connection from a REST one.
-func isSocketLink(l *netfault.Link) bool {
+// bhSocketLink tells a socket's connection from a REST one.
+func bhSocketLink(l *netfault.Link) bool {
 	return strings.Contains(l.FirstLine(), "/socket.io/")
 }
 
-// isFetchLink tells a history request's connection.
-func isFetchLink(l *netfault.Link) bool {
+// bhFetchLink tells a history request's connection.
+func bhFetchLink(l *netfault.Link) bool {
 	return strings.HasPrefix(l.FirstLine(), "GET ") && strings.Contains(l.FirstLine(), "/messages")
 }
 
-// holeEveryOtherFetch black-holes every other history request through p
+// bhHoleEveryOtherFetch black-holes every other history request through p
 // once it was forwarded (its answer is lost), so that a receiver's fetches
 // fail at most once in a row by a black hole.
-func holeEveryOtherFetch(p *netfault.Proxy, record func(netfault.Fault)) {
+func bhHoleEveryOtherFetch(p *netfault.Proxy, record func(netfault.Fault)) {
 	var mu sync.Mutex
 	hole := true
 	p.OnRequest(func(l *netfault.Link) {
-		if !isFetchLink(l) {
+		if !bhFetchLink(l) {
 			return
 		}
 		mu.Lock()
@@ -218,7 +218,7 @@ func TestFaultBlackHoles(t *testing.T) {
 	newSocket := func(token string, p *netfault.Proxy) *messaging.Socket {
 		s, err := messaging.NewSocket(
 			messaging.WithEndpoint(via(p)),
-			messaging.WithHTTPClient(ownTransport(t)),
+			messaging.WithHTTPClient(bhHTTPClient(t)),
 			messaging.WithToken(token),
 			messaging.WithReconnectionDelay(bhDelay),
 			messaging.WithReconnectionDelayMax(bhDelayMax),
@@ -242,7 +242,7 @@ func TestFaultBlackHoles(t *testing.T) {
 	sender := newSocket(tokens[0], sendProxy)
 	require.NoError(t, sender.Connect(testCtx(t)))
 	restSender, err := messaging.NewClient(messaging.WithEndpoint(via(sendProxy)), messaging.WithToken(tokens[1]),
-		messaging.WithHTTPClient(ownTransport(t)))
+		messaging.WithHTTPClient(bhHTTPClient(t)))
 	require.NoError(t, err)
 
 	// Faults: every 50–150 ms a random connection is cut, by black holes
@@ -256,7 +256,7 @@ func TestFaultBlackHoles(t *testing.T) {
 		faultsMu.Unlock()
 	}
 	for _, p := range recvProxies {
-		holeEveryOtherFetch(p, record)
+		bhHoleEveryOtherFetch(p, record)
 	}
 	var injected atomic.Int64 // faults injected while sending
 	stop := make(chan struct{})
@@ -272,7 +272,7 @@ func TestFaultBlackHoles(t *testing.T) {
 			}
 			f := kinds[n%len(kinds)]
 			links := slices.DeleteFunc(allLinks(), func(l *netfault.Link) bool {
-				return l.Fault() != 0 || f == netfault.BlackHole && isFetchLink(l)
+				return l.Fault() != 0 || f == netfault.BlackHole && bhFetchLink(l)
 			})
 			if len(links) == 0 {
 				continue
@@ -292,7 +292,7 @@ func TestFaultBlackHoles(t *testing.T) {
 		defer wg.Done()
 		// At least sends messages, and on until every kind of fault
 		// happened twice among them.
-		for i := 0; i < sends || injected.Load() < 2*faultKinds; i++ {
+		for i := 0; i < sends || injected.Load() < 2*bhFaultKinds; i++ {
 			p := messaging.SendMessageParams{ConversationID: conv, ID: uuid.NewString(), Content: fmt.Sprintf("s%d-%d", k, i)}
 			for attempt := 0; ; attempt++ {
 				ctx, cancel := context.WithTimeout(context.Background(), bhCall)
@@ -332,10 +332,10 @@ func TestFaultBlackHoles(t *testing.T) {
 	// noticing, reconnecting and catching up, and the first history
 	// request of each goes into a black hole too.
 	for _, p := range recvProxies {
-		holeEveryOtherFetch(p, record)
+		bhHoleEveryOtherFetch(p, record)
 	}
 	for _, l := range allLinks() {
-		if isSocketLink(l) && l.Fault() == 0 {
+		if bhSocketLink(l) && l.Fault() == 0 {
 			l.Cut(netfault.BlackHole)
 			record(netfault.BlackHole)
 		}

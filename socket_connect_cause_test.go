@@ -20,9 +20,9 @@ import (
 
 // Connect keeps the cause of its last attempt and says how many were made.
 
-// failingConnect connects a socket that gives up after 2 reconnection
+// connectThatGivesUp connects a socket that gives up after 2 reconnection
 // attempts (3 attempts in all) and returns Connect's error.
-func failingConnect(t *testing.T, opts ...messaging.SocketOption) error {
+func connectThatGivesUp(t *testing.T, opts ...messaging.SocketOption) error {
 	t.Helper()
 	all := append([]messaging.SocketOption{
 		messaging.WithToken(aliceTok),
@@ -48,7 +48,7 @@ func TestSocketConnectKeepsTheCauseOfAClosedPort(t *testing.T) {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	err = failingConnect(t, messaging.WithEndpoint("http://"+addr))
+	err = connectThatGivesUp(t, messaging.WithEndpoint("http://"+addr))
 	var op *net.OpError
 	assert.ErrorAs(t, err, &op, err.Error())
 }
@@ -56,7 +56,7 @@ func TestSocketConnectKeepsTheCauseOfAClosedPort(t *testing.T) {
 func TestSocketConnectKeepsTheTokenSourcesError(t *testing.T) {
 	e := newEnv(t)
 	errSource := errors.New("token vault unreachable")
-	err := failingConnect(t, messaging.WithEndpoint(e.srv.URL()), messaging.WithHTTPClient(e.srv.Client()),
+	err := connectThatGivesUp(t, messaging.WithEndpoint(e.srv.URL()), messaging.WithHTTPClient(e.srv.Client()),
 		messaging.WithTokenSource(func(context.Context) (string, error) { return "", errSource }))
 	assert.ErrorIs(t, err, errSource, err.Error())
 }
@@ -73,7 +73,7 @@ func TestSocketConnectKeepsTheCauseOfAMalformedOpenPacket(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	err := failingConnect(t, messaging.WithEndpoint(srv.URL))
+	err := connectThatGivesUp(t, messaging.WithEndpoint(srv.URL))
 	assert.Contains(t, err.Error(), "bad open packet")
 	var se *json.SyntaxError
 	assert.ErrorAs(t, err, &se, err.Error())
