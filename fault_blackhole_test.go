@@ -397,3 +397,32 @@ func TestFaultBlackHoles(t *testing.T) {
 		require.Positive(t, faults[f], "no %v while sending", f)
 	}
 }
+
+func TestFaultCloseOnABlackHoledSocket(t *testing.T) {
+	// The server's heartbeat is slow, so the black hole is not noticed
+	// before Close: Close alone must not wait for the server's answer.
+	srv := messagingtest.NewServer(messagingtest.WithHeartbeat(time.Minute, time.Minute))
+	t.Cleanup(srv.Close)
+	srv.AddUser(aliceTok, messagingtest.Principal{ID: aliceID})
+	p, err := netfault.NewProxy(srv.Addr())
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	s, err := messaging.NewSocket(messaging.WithEndpoint("http://"+p.Addr()), messaging.WithToken(aliceTok),
+		messaging.WithHTTPClient(bhHTTPClient(t)))
+	require.NoError(t, err)
+	require.NoError(t, s.Connect(testCtx(t)))
+	require.Positive(t, p.CutAll(netfault.BlackHole))
+
+	closed := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(closed)
+		_ = s.Close()
+	}()
+	select {
+	case <-closed:
+		t.Logf("Close on a black-holed socket returned after %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(3 * time.Second): // about 1 s expected; generous
+		t.Fatal("Close on a black-holed socket has not returned after 3 s")
+	}
+}
