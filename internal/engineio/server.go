@@ -45,11 +45,6 @@ type ServerOptions struct {
 	// WriteTimeout bounds one write; a peer that does not take the bytes in
 	// time is dropped. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// OriginPatterns and InsecureSkipVerify are passed to websocket.Accept
-	// (cross-origin browser clients). Requests without an Origin header are
-	// always accepted.
-	OriginPatterns     []string
-	InsecureSkipVerify bool
 	// OnConnection is called for every new connection, after the open packet
 	// was sent and before any message is read, from the HTTP handler
 	// goroutine. It must return quickly: start a goroutine that calls Read.
@@ -152,10 +147,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	hw := &hijackWatcher{ResponseWriter: w}
-	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		OriginPatterns:     s.opts.OriginPatterns,
-		InsecureSkipVerify: s.opts.InsecureSkipVerify,
-	})
+	// Cross-origin requests (from a browser page of another origin) are
+	// refused; requests without an Origin header are accepted.
+	ws, err := websocket.Accept(hw, r, nil)
 	if err != nil {
 		return // Accept wrote the response
 	}
