@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/lazy"
 )
 
 // History backfill: the delivery's rules for fetching what the connection
@@ -242,8 +244,8 @@ func (e *BackfillError) Unwrap() error { return e.Err }
 // The backfiller fetches missed messages over REST, one request at a time
 // on its own goroutine, and hands each page to the delivery, waiting for
 // it to be delivered before fetching the next: a long outage costs
-// requests, not memory. The goroutine runs only while requests are queued:
-// push starts it, and it returns when it finds the queue empty.
+// requests, not memory. The goroutine (an internal/lazy Worker) runs only
+// while requests are queued.
 
 const (
 	// backfillPage is how many new messages each history request asks for.
@@ -267,63 +269,44 @@ type backfiller struct {
 	ctx     context.Context // ends at Close
 	read    historyReader
 	timeout time.Duration // bounds each request
-	// toDelivery runs fn on the delivery's goroutine; goroutine starts
-	// the backfill goroutine, reporting false once the socket closes.
+	// toDelivery runs fn on the delivery's goroutine.
 	toDelivery func(fn func())
-	goroutine  func(fn func()) bool
 	delivery   *delivery
 
-	mu      sync.Mutex
-	reqs    []fetchReq
-	running bool // a goroutine runs loop
+	mu     sync.Mutex
+	reqs   []fetchReq
+	worker *lazy.Worker // runs the fetches, on mu
 }
 
-// push queues a fetch, and starts the goroutine unless it runs. The
-// goroutine decides to return under mu too (in next), so a request pushed
-// while it is returning is not lost: either next finds it, or next ran
-// first, cleared running, and push starts a new goroutine.
+func newBackfiller(b *backfiller) *backfiller {
+	b.worker = lazy.New(&b.mu, b.next)
+	return b
+}
+
+// push queues a fetch and starts the goroutine unless it runs (nothing
+// after close).
 func (b *backfiller) push(r fetchReq) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reqs = append(b.reqs, r)
-	if !b.running {
-		b.running = b.goroutine(b.loop)
-	}
+	b.worker.KickLocked()
 }
 
-// next takes the oldest request; when there is none it reports false and
-// marks the goroutine, which must then return, as stopped.
-func (b *backfiller) next() (fetchReq, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.reqs) == 0 {
-		b.running = false
+// next takes the oldest request, under mu; with none left, or once the
+// socket closes, the goroutine returns.
+func (b *backfiller) next() (job func(), ok bool) {
+	if len(b.reqs) == 0 || b.ctx.Err() != nil {
 		b.reqs = nil
-		return fetchReq{}, false
+		return nil, false
 	}
 	r := b.reqs[0]
 	b.reqs = slices.Delete(b.reqs, 0, 1)
-	return r, true
+	return func() { _ = b.fetch(r) }, true
 }
 
-// loop is the backfill goroutine: it fetches until the queue is empty or
-// the socket closes.
-func (b *backfiller) loop() {
-	for {
-		r, ok := b.next()
-		if !ok {
-			return
-		}
-		if b.fetch(r) != nil {
-			// Closing: Close waits for this goroutine, and nothing starts
-			// another. Leave the rest queued.
-			b.mu.Lock()
-			b.running = false
-			b.mu.Unlock()
-			return
-		}
-	}
-}
+// close stops the backfiller and waits for its goroutine; the socket's
+// context has ended, which ends the request in flight.
+func (b *backfiller) close() { b.worker.Close() }
 
 var errBackfillStuck = errors.New("messaging: history backfill: the service keeps answering messages already seen")
 
@@ -332,7 +315,6 @@ func (b *backfiller) readPage(id string, p GetMessagesParams) ([]Message, error)
 	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 	defer cancel()
 	page, err := b.read(ctx, id, p)
-	b.delivery.stats.add(0, 0, 1)
 	if err != nil && b.ctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)

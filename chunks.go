@@ -3,6 +3,8 @@ package messaging
 import (
 	"strings"
 	"sync"
+
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
 // Chunk is one step of a message's content as a receiver sees it grow: the
@@ -77,7 +79,7 @@ const chunkMemory = 1024
 // and may call the assembler's methods. Methods are safe for concurrent
 // use.
 type ChunkAssembler struct {
-	out notifier[Chunk]
+	out emitter.List[Chunk]
 
 	mu   sync.Mutex
 	open map[string]*chunkState // streamed messages not yet complete
@@ -94,7 +96,7 @@ type chunkState struct {
 // NewChunkAssembler returns an assembler that passes every chunk to fn.
 func NewChunkAssembler(fn func(Chunk)) *ChunkAssembler {
 	a := &ChunkAssembler{open: make(map[string]*chunkState), done: make(map[string]*chunkState)}
-	a.out.add(fn)
+	a.out.On(fn)
 	return a
 }
 
@@ -143,10 +145,10 @@ func (a *ChunkAssembler) Message(m *Message) {
 	}
 	ch := a.stepLocked(m.ID, c, m.Content)
 	ch.Complete = !open
-	start := a.out.enqueue(ch)
+	start := a.out.Enqueue(ch)
 	a.mu.Unlock()
 	if start {
-		a.out.drain()
+		drain(&a.out)
 	}
 }
 
@@ -191,7 +193,7 @@ func (a *ChunkAssembler) completeLocked(match func(*chunkState) bool, by Control
 			MessageID: id, ConversationID: c.conv, SenderID: c.sender, RunID: c.run,
 			Seq: c.seq, Content: c.content, Complete: true, StoppedBy: by,
 		}
-		if a.out.enqueue(ch) {
+		if a.out.Enqueue(ch) {
 			start = true
 		}
 	}
@@ -203,7 +205,7 @@ func (a *ChunkAssembler) complete(match func(*chunkState) bool, by ControlEventN
 	start := a.completeLocked(match, by)
 	a.mu.Unlock()
 	if start {
-		a.out.drain()
+		drain(&a.out)
 	}
 }
 

@@ -23,26 +23,27 @@ func (s *Socket) initDelivery() {
 		maxHeld:  s.cfg.queueSize,
 		retry:    backfillRetry,
 	})
-	s.backfiller = &backfiller{
+	s.backfiller = newBackfiller(&backfiller{
 		ctx: s.base,
 		read: func(ctx context.Context, id string, p GetMessagesParams) ([]Message, error) {
-			return s.rest.GetMessages(ctx, id, p)
+			page, err := s.rest.GetMessages(ctx, id, p)
+			s.delivery.stats.add(0, 0, 1)
+			return page, err
 		},
 		timeout:    s.cfg.delivery.timeout(),
 		toDelivery: s.queue.pushCall,
-		goroutine:  s.workers.start,
 		delivery:   s.delivery,
-	}
+	})
 }
 
 // socketHost is the socket as the delivery's deliveryHost.
 type socketHost struct{ s *Socket }
 
-func (h socketHost) deliver(m *Message)              { run(h.s, &h.s.h.message, EventMessageNew, m) }
+func (h socketHost) deliver(m *Message)              { notify(h.s, &h.s.h.message, EventMessageNew, m) }
 func (h socketHost) replay(ev event)                 { h.s.handleEvent(ev) }
 func (h socketHost) fetch(r fetchReq)                { h.s.backfiller.push(r) }
 func (h socketHost) report(err error)                { h.s.reportError(err) }
-func (h socketHost) listening() bool                 { return !h.s.h.message.empty() }
+func (h socketHost) listening() bool                 { return !h.s.h.message.Empty() }
 func (h socketHost) left(conversationID string) bool { return h.s.left(conversationID) }
 
 func (h socketHost) after(d time.Duration, fn func()) (stop func()) {
@@ -93,16 +94,16 @@ func (s *Socket) anchorFor(ctx context.Context, id string) *item {
 // ErrInvalidArgument.
 func (s *Socket) WaitCaughtUp(ctx context.Context, conversationID string) error {
 	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
+		return s.reported(err)
 	}
 	if ctx == nil {
-		return s.fail(invalid("ctx", "is nil"))
+		return s.reported(invalid("ctx", "is nil"))
 	}
 	if s.inDispatcher() {
-		return s.fail(invalid("WaitCaughtUp", "called from a handler, it would wait for itself"))
+		return s.reported(invalid("WaitCaughtUp", "called from a handler, it would wait for itself"))
 	}
 	if s.State() == StateClosed {
-		return s.fail(fmt.Errorf("messaging: WaitCaughtUp: %w", ErrClosed))
+		return s.reported(fmt.Errorf("messaging: WaitCaughtUp: %w", ErrClosed))
 	}
 	done := make(chan error, 1)
 	s.queue.pushCall(func() {
@@ -110,10 +111,10 @@ func (s *Socket) WaitCaughtUp(ctx context.Context, conversationID string) error 
 	})
 	select {
 	case err := <-done:
-		return s.fail(err)
+		return s.reported(err)
 	case <-ctx.Done():
-		return s.fail(fmt.Errorf("messaging: WaitCaughtUp: conversation %s: %w", conversationID, ctx.Err()))
+		return s.reported(fmt.Errorf("messaging: WaitCaughtUp: conversation %s: %w", conversationID, ctx.Err()))
 	case <-s.base.Done():
-		return s.fail(fmt.Errorf("messaging: WaitCaughtUp: %w", ErrClosed))
+		return s.reported(fmt.Errorf("messaging: WaitCaughtUp: %w", ErrClosed))
 	}
 }

@@ -57,7 +57,7 @@ func (s *Socket) handle(it item) {
 	case itemState:
 		s.handleState(it.change)
 	case itemReconnecting:
-		run(s, &s.h.reconnecting, "reconnecting", it.n)
+		notify(s, &s.h.reconnecting, "reconnecting", it.n)
 	case itemError:
 		s.reportError(it.err)
 	case itemSlow:
@@ -78,17 +78,17 @@ func (s *Socket) handle(it item) {
 }
 
 func (s *Socket) handleState(c StateChange) {
-	run(s, &s.h.state, "state change", c)
+	notify(s, &s.h.state, "state change", c)
 	switch {
 	case c.Current == StateConnected:
-		run(s, &s.h.connect, "connect", struct{}{})
+		notify(s, &s.h.connect, "connect", struct{}{})
 		if c.Previous == StateReconnecting && s.queue.connectedOnce {
-			run(s, &s.h.reconnect, "reconnect", struct{}{})
+			notify(s, &s.h.reconnect, "reconnect", struct{}{})
 		}
 		s.queue.connectedOnce = true
 	case c.Previous == StateConnected,
 		c.Previous == StateReconnecting && c.Current == StateDisconnected:
-		run(s, &s.h.disconnect, "disconnect", c.Reason)
+		notify(s, &s.h.disconnect, "disconnect", c.Reason)
 	}
 }
 
@@ -134,25 +134,25 @@ func (s *Socket) handleEvent(ev event) {
 func (s *Socket) runEvent(ev event) {
 	switch {
 	case ev.message != nil:
-		run(s, &s.h.messageUpdate, ev.name, ev.message)
+		notify(s, &s.h.messageUpdate, ev.name, ev.message)
 	case ev.deleted != nil:
-		run(s, &s.h.messageDelete, ev.name, *ev.deleted)
+		notify(s, &s.h.messageDelete, ev.name, *ev.deleted)
 	case ev.typing != nil && ev.name == EventTypingStarted:
-		run(s, &s.h.typingStart, ev.name, *ev.typing)
+		notify(s, &s.h.typingStart, ev.name, *ev.typing)
 	case ev.typing != nil:
-		run(s, &s.h.typingStop, ev.name, *ev.typing)
+		notify(s, &s.h.typingStop, ev.name, *ev.typing)
 	case ev.presence != nil:
-		run(s, &s.h.presence, ev.name, *ev.presence)
+		notify(s, &s.h.presence, ev.name, *ev.presence)
 	case ev.participant != nil && ev.name == EventParticipantOnline:
-		run(s, &s.h.online, ev.name, *ev.participant)
+		notify(s, &s.h.online, ev.name, *ev.participant)
 	case ev.participant != nil:
-		run(s, &s.h.offline, ev.name, *ev.participant)
+		notify(s, &s.h.offline, ev.name, *ev.participant)
 	case ev.control != nil:
 		if l := s.h.controlList(string(ev.control.Event), false); l != nil {
-			run(s, l, ev.name, *ev.control)
+			notify(s, l, ev.name, *ev.control)
 		}
 		if l := s.h.controlList("*", false); l != nil {
-			run(s, l, ev.name, *ev.control)
+			notify(s, l, ev.name, *ev.control)
 		}
 	}
 }
@@ -166,6 +166,9 @@ func (s *Socket) onEvent(name string, args []json.RawMessage) {
 	if !ok {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "messaging: ignoring unknown event", slog.String("event", name))
 		return
+	}
+	if ev.control != nil {
+		s.runs.control(*ev.control) // runs follow control events as they arrive (run_state.go)
 	}
 	if s.queue.pushEvent(ev) {
 		s.log.LogAttrs(context.Background(), slog.LevelWarn, "messaging: handler queue full, dropping events",

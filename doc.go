@@ -59,7 +59,9 @@
 // [Socket.SendControl] send them, accepting the JS client's short names
 // ("pause") and sending them in full, the names listeners use;
 // [Socket.OnControl] receives them. An agent's [Run] obeys them, and its
-// [Stream] writes a reply piece by piece.
+// [Stream] writes a reply piece by piece. A Run follows a control event as
+// soon as the socket receives it, ahead of the handler queue, so a run
+// started inside a handler is not deaf while that handler streams.
 //
 // # Errors
 //

@@ -140,7 +140,9 @@ func WithErrorHandler(h func(error)) Option {
 	})
 }
 
-// WithLogger sets the structured logger. The default discards everything.
+// WithLogger sets the structured logger. The default discards everything,
+// except a Socket's errors that no OnError handler takes, which then go
+// to slog.Default() (see Socket.OnError).
 // Credentials are never logged.
 func WithLogger(l *slog.Logger) Option {
 	return sharedOption(func(c *commonConfig) error {

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
 // RunState is the state of an agent's [Run].
@@ -242,7 +242,7 @@ type Run struct {
 	changed  chan struct{} // closed and replaced on every change
 	offs     []func()      // subscriptions, released when the run ends
 
-	changes notifier[RunStateChange]
+	changes emitter.List[RunStateChange]
 
 	// issueHook, for tests, is called by the run's streams each time they
 	// send or edit their message, just before the call.
@@ -264,7 +264,11 @@ type Run struct {
 // events: the service joins the rooms of the caller's conversations at
 // connect time; for a conversation joined later, call JoinConversation.
 // Control events broadcast while the socket is disconnected are not seen.
-// Closing the socket cancels its runs.
+// The run follows a control event as soon as the socket receives it,
+// before and independently of the socket's handlers: a run started inside
+// a handler (an agent streaming its reply from OnMessage) is cancelled or
+// paused while that handler still runs. OnControl handlers still receive
+// the event in order. Closing the socket cancels its runs.
 func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...RunOption) (*Run, error) {
 	if ctx == nil {
 		return nil, invalid("ctx", "is nil")
@@ -318,14 +322,14 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 		changed:    make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancelCause(ctx)
-	offControl := s.OnControl("*", r.onControl)
+	offControl := s.runs.add(r)
 	offSocket := s.OnStateChange(func(c StateChange) {
 		if c.Current == StateClosed {
-			r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
+			r.finish(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed))
 		}
 	})
 	stopParent := context.AfterFunc(ctx, func() {
-		r.end(RunCancelled, context.Cause(ctx), nil)
+		r.finish(RunCancelled, context.Cause(ctx))
 	})
 	offs := []func(){offControl, offSocket, func() { stopParent() }}
 	r.mu.Lock()
@@ -340,7 +344,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 		}
 	}
 	if s.State() == StateClosed { // closed while we subscribed
-		r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
+		r.finish(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed))
 	}
 	return r, nil
 }
@@ -408,10 +412,11 @@ func (r *Run) Err() error {
 // and of its priority alone (with Previous equal to Current). Handlers are
 // called one at a time, in the order of the changes, possibly on another
 // goroutine than the one that made the change and after the call that
-// made it returned (a control event's changes run on the socket's
-// dispatcher goroutine). h may call the run's methods. It returns a
-// function that unsubscribes h.
-func (r *Run) OnStateChange(h func(RunStateChange)) (off func()) { return r.changes.add(h) }
+// made it returned (a control event's changes run on a goroutine of the
+// socket's own, not on the handler goroutine: the run follows control
+// events as they arrive, also while a handler blocks). h may call the
+// run's methods. It returns a function that unsubscribes h.
+func (r *Run) OnStateChange(h func(RunStateChange)) (off func()) { return r.changes.On(h) }
 
 // Wait returns nil at once while the run is running. While it is paused,
 // Wait blocks until it is resumed (nil), ends (its cause, see Err) or ctx
@@ -440,7 +445,7 @@ func (r *Run) Wait(ctx context.Context) error {
 // subscriptions are released, and streams still open stop without sending
 // what they hold (close them first). End does nothing once the run has
 // ended, and is safe to defer.
-func (r *Run) End() { r.end(RunDone, ErrRunEnded, nil) }
+func (r *Run) End() { r.finish(RunDone, ErrRunEnded) }
 
 // SendMessage sends a message as part of the run: params.RunID and
 // params.TraceID are filled with the run's (a different RunID is refused),
@@ -483,233 +488,4 @@ func (r *Run) fill(p *SendMessageParams) error {
 		p.Priority = r.Priority()
 	}
 	return nil
-}
-
-// onControl runs on the socket's dispatcher goroutine for every control
-// event.
-func (r *Run) onControl(e ControlEvent) {
-	if !r.applies(e) {
-		return
-	}
-	switch e.Event {
-	case StreamPause:
-		r.move(RunRunning, RunPaused, &e)
-	case StreamResume:
-		r.move(RunPaused, RunRunning, &e)
-	case StreamPriority:
-		r.setPriority(&e)
-	case StreamCancel:
-		r.end(RunCancelled, r.stopped(e), &e)
-	case StreamPreempt:
-		r.end(RunPreempted, r.stopped(e), &e)
-	case StreamHandoff, StreamRoute:
-		r.end(RunHandedOff, r.stopped(e), &e)
-	}
-}
-
-// applies reports whether a control event is meant for this run: same
-// conversation, and its run id, or, without a run id, a target naming the
-// run's principal (never for a handoff or a route, whose target is the
-// recipient).
-func (r *Run) applies(e ControlEvent) bool {
-	if !strings.EqualFold(e.ConversationID, r.conv) {
-		return false
-	}
-	if e.RunID != "" {
-		return strings.EqualFold(e.RunID, r.id)
-	}
-	if e.Event == StreamHandoff || e.Event == StreamRoute || e.Target == nil {
-		return false
-	}
-	for _, id := range r.principals {
-		if e.Target.PrincipalID == id {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *Run) stopped(e ControlEvent) error {
-	return &RunStoppedError{
-		Event: e.Event, RunID: r.id, Reason: e.Reason, PreemptedBy: e.PreemptedBy,
-		Target: e.Target, Control: e,
-	}
-}
-
-// move changes the state from → to, if the run is in from.
-func (r *Run) move(from, to RunState, e *ControlEvent) {
-	r.mu.Lock()
-	if r.state != from {
-		r.mu.Unlock()
-		return
-	}
-	r.state = to
-	c := RunStateChange{Previous: from, Current: to, Priority: r.priority, Event: e}
-	r.wakeLocked()
-	start := r.changes.enqueue(c)
-	r.mu.Unlock()
-	if start {
-		r.changes.drain()
-	}
-}
-
-func (r *Run) setPriority(e *ControlEvent) {
-	p := Priority(strings.ToLower(strings.TrimSpace(e.Reason)))
-	if !p.Valid() {
-		if v, ok := e.Metadata["priority"].(string); ok {
-			p = Priority(strings.ToLower(v))
-		}
-	}
-	if !p.Valid() {
-		return
-	}
-	r.mu.Lock()
-	if r.state.Ended() || r.priority == p {
-		r.mu.Unlock()
-		return
-	}
-	r.priority = p
-	c := RunStateChange{Previous: r.state, Current: r.state, Priority: p, Event: e}
-	r.wakeLocked()
-	start := r.changes.enqueue(c)
-	r.mu.Unlock()
-	if start {
-		r.changes.drain()
-	}
-}
-
-// end moves the run to a final state with cause, once.
-func (r *Run) end(to RunState, cause error, e *ControlEvent) {
-	r.mu.Lock()
-	if r.state.Ended() {
-		r.mu.Unlock()
-		return
-	}
-	prev := r.state
-	r.cancel(cause)
-	// The cause of the context is the run's, also when the parent context
-	// ended first.
-	r.state, r.cause = to, context.Cause(r.ctx)
-	c := RunStateChange{Previous: prev, Current: to, Priority: r.priority, Event: e, Err: r.cause}
-	r.wakeLocked()
-	offs := r.offs
-	r.offs = nil
-	start := r.changes.enqueue(c)
-	r.mu.Unlock()
-	for _, off := range offs {
-		off()
-	}
-	if start {
-		r.changes.drain()
-	}
-}
-
-func (r *Run) wakeLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-// snapshot returns the state, the channel closed at the next change and
-// the cause.
-func (r *Run) snapshot() (RunState, <-chan struct{}, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.state, r.changed, r.cause
-}
-
-// notifier delivers values to callbacks one at a time, in the order they
-// were queued, without a goroutine of its own: the goroutine that queues a
-// value while no delivery is in progress delivers everything queued,
-// including values queued meanwhile by other goroutines or by the
-// callbacks themselves. The zero value is ready.
-type notifier[T any] struct {
-	mu    sync.Mutex
-	subs  []*subscriber[T]
-	queue []T
-	busy  bool
-}
-
-type subscriber[T any] struct {
-	fn  func(T)
-	off atomic.Bool
-}
-
-// add registers fn and returns its unsubscribe function. After off
-// returns, fn is not called again (a call already running finishes).
-func (n *notifier[T]) add(fn func(T)) (off func()) {
-	if fn == nil {
-		return func() {}
-	}
-	sub := &subscriber[T]{fn: fn}
-	n.mu.Lock()
-	next := make([]*subscriber[T], len(n.subs), len(n.subs)+1)
-	copy(next, n.subs)
-	n.subs = append(next, sub)
-	n.mu.Unlock()
-	return func() {
-		if sub.off.Swap(true) {
-			return
-		}
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		next := make([]*subscriber[T], 0, len(n.subs))
-		for _, x := range n.subs {
-			if x != sub {
-				next = append(next, x)
-			}
-		}
-		n.subs = next
-	}
-}
-
-// enqueue queues v and reports whether the caller must call drain (no
-// delivery is in progress). Callers that must order values across
-// goroutines enqueue under their own lock and drain after releasing it.
-func (n *notifier[T]) enqueue(v T) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.subs) == 0 && !n.busy {
-		return false // nobody listens: drop
-	}
-	n.queue = append(n.queue, v)
-	if n.busy {
-		return false
-	}
-	n.busy = true
-	return true
-}
-
-// drain delivers the queue; only the caller that enqueue told to may call
-// it. A panicking callback ends this delivery (the panic goes on); what is
-// left is delivered by the next drain.
-func (n *notifier[T]) drain() {
-	finished := false
-	defer func() {
-		if !finished {
-			n.mu.Lock()
-			n.busy = false
-			n.mu.Unlock()
-		}
-	}()
-	for {
-		n.mu.Lock()
-		if len(n.queue) == 0 {
-			n.queue = nil
-			n.busy = false
-			n.mu.Unlock()
-			finished = true
-			return
-		}
-		v := n.queue[0]
-		var zero T
-		n.queue[0] = zero
-		n.queue = n.queue[1:]
-		subs := n.subs
-		n.mu.Unlock()
-		for _, sub := range subs {
-			if !sub.off.Load() {
-				sub.fn(v)
-			}
-		}
-	}
 }

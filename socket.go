@@ -2,7 +2,6 @@ package messaging
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/symbia-labs/messaging-go/internal/backoff"
-	"github.com/symbia-labs/messaging-go/internal/engineio"
 	"github.com/symbia-labs/messaging-go/internal/goid"
+	"github.com/symbia-labs/messaging-go/internal/lazy"
 	"github.com/symbia-labs/messaging-go/internal/socketio"
 )
 
@@ -107,17 +105,6 @@ const (
 	// maxIncoming caps one incoming Socket.IO message. The service accepts
 	// request bodies of 12 MB, so one message event can be about as large.
 	maxIncoming = 16 << 20
-	// rejoinParallel bounds the joins in flight while rejoining rooms.
-	rejoinParallel = 16
-)
-
-// roomMode is what the socket asked for a conversation's room.
-type roomMode int
-
-const (
-	roomJoined  roomMode = iota + 1 // JoinConversation
-	roomWatched                     // WatchConversation
-	roomLeft                        // LeaveConversation, UnwatchConversation
 )
 
 // Socket is a real-time client of the Messaging Service over Socket.IO,
@@ -138,10 +125,11 @@ type Socket struct {
 	backfiller *backfiller  // fetches history for the delivery (backfill.go)
 	delivery   *delivery    // per-conversation delivery state (delivery.go)
 	streams    streamTyping // the typing indicator its streams share (stream.go)
+	runs       liveRuns     // its runs, which follow control events as they arrive (run_state.go)
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
-	workers    workers       // the connector and the backfiller, while they have work
+	connector  *lazy.Worker  // makes each new connection ready (socket_connection.go)
 	dispGID    atomic.Uint64 // the running dispatcher's goroutine id
 
 	mu            sync.Mutex
@@ -149,12 +137,11 @@ type Socket struct {
 	stateErr      error
 	changed       chan struct{} // closed and replaced on every state change
 	token, apiKey string
-	gen           uint64             // Socket.IO connections so far
-	genCtx        context.Context    // ends when connection gen ends
-	genCancel     context.CancelFunc // ends genCtx
-	sioUp         bool               // the namespace is connected (connection gen)
-	connRunning   bool               // a connector goroutine runs
-	connGen       uint64             // the last connection the connector took up
+	conns         uint64             // Socket.IO connections made so far; the newest is number conns
+	connCtx       context.Context    // ends when connection number conns ends
+	connCancel    context.CancelFunc // ends connCtx
+	nsUp          bool               // the namespace is connected (connection number conns)
+	readyConn     uint64             // the last connection the connector took up
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
 	retryIn       time.Duration  // delay socketio scheduled before its next first attempt
@@ -228,6 +215,8 @@ func newSocket(cfg socketConfig) *Socket {
 	s.rest = newClientFromConfig(clientConfig{common: rc, retry: DefaultRetryPolicy()})
 	s.queue = newEventQueue(cfg.queueSize)
 	s.initDelivery()
+	s.connector = lazy.New(&s.mu, s.takeConnection)
+	s.runs.init(s)
 
 	header := http.Header{}
 	if ua := cfg.common.userAgent; ua != "" {
@@ -348,6 +337,12 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 		slog.String("from", prev.String()), slog.String("to", next.String()), slog.String("reason", reason))
 }
 
+// queueError queues err for the OnError handlers, which run on the
+// dispatcher.
+func (s *Socket) queueError(err error) {
+	s.queue.pushControl(item{kind: itemError, err: err})
+}
+
 // start lets the dispatcher run: from now on, whatever is queued for the
 // handlers starts it (before, events queue up but no handler runs). The
 // socket's goroutines all start on demand and end when they run out of
@@ -356,46 +351,6 @@ func (s *Socket) setStateLocked(next State, err error, reason string, retryIn ti
 // backfiller when no fetch is left.
 func (s *Socket) start() {
 	s.queue.start(s.dispatch)
-}
-
-// workers starts the connector and the backfiller, and lets Close wait for
-// them.
-//
-// A WaitGroup's Add from zero must not race with its Wait. Every Add here
-// is made under mu while closed is false, and stop sets closed under mu
-// before it waits: an Add is either made before stop took mu (so before
-// Wait) or not at all. Done, called by goroutines ending on their own, may
-// run concurrently with Wait. mu is always taken last, under the lock that
-// guards the caller's own "running" flag (s.mu for the connector, the
-// backfiller's mu for the backfiller), and nothing is locked under it.
-type workers struct {
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// start runs fn on a new goroutine and reports true, or reports false
-// once stop was called.
-func (w *workers) start(fn func()) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return false
-	}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		fn()
-	}()
-	return true
-}
-
-// stop refuses new goroutines and waits for those started to return.
-func (w *workers) stop() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	w.wg.Wait()
 }
 
 // Connect connects to the service and returns once the socket is
@@ -408,12 +363,12 @@ func (w *workers) stop() {
 // connected returns nil; while reconnecting, it waits for the outcome.
 func (s *Socket) Connect(ctx context.Context) error {
 	if ctx == nil {
-		return s.fail(invalid("ctx", "is nil"))
+		return s.reported(invalid("ctx", "is nil"))
 	}
 	s.mu.Lock()
 	if s.state == StateClosed {
 		s.mu.Unlock()
-		return s.fail(ErrClosed)
+		return s.reported(ErrClosed)
 	}
 	s.start()
 	started := s.state == StateDisconnected
@@ -425,14 +380,14 @@ func (s *Socket) Connect(ctx context.Context) error {
 	if err := s.sio.Connect(ctx); err != nil {
 		err = s.connectError(ctx, err)
 		s.mu.Lock()
-		if started && s.state == StateConnecting && !s.sioUp {
+		if started && s.state == StateConnecting && !s.nsUp {
 			s.setStateLocked(StateDisconnected, err, "", 0)
 		}
 		s.mu.Unlock()
-		return s.fail(err)
+		return s.reported(err)
 	}
 	if _, err := s.waitReady(ctx); err != nil {
-		return s.fail(fmt.Errorf("messaging: connect: %w", err))
+		return s.reported(fmt.Errorf("messaging: connect: %w", err))
 	}
 	return nil
 }
@@ -478,15 +433,17 @@ func (s *Socket) Close() error {
 			reason = ReasonClientDisconnect
 		}
 		s.setStateLocked(StateClosed, ErrClosed, reason, 0)
-		if s.genCancel != nil {
-			s.genCancel()
+		if s.connCancel != nil {
+			s.connCancel()
 		}
 	}
 	s.mu.Unlock()
 	s.cancelBase()
 	_ = s.sio.Close()
 	s.queue.close()
-	s.workers.stop()
+	s.connector.Close()
+	s.runs.close()
+	s.backfiller.close()
 	if !s.inDispatcher() {
 		s.queue.waitStopped()
 	}
@@ -498,7 +455,7 @@ func (s *Socket) Close() error {
 func (s *Socket) waitReady(ctx context.Context) (context.Context, error) {
 	for {
 		s.mu.Lock()
-		st, serr, gctx, ch := s.state, s.stateErr, s.genCtx, s.changed
+		st, serr, gctx, ch := s.state, s.stateErr, s.connCtx, s.changed
 		s.mu.Unlock()
 		switch st {
 		case StateConnected:
@@ -517,648 +474,6 @@ func (s *Socket) waitReady(ctx context.Context) (context.Context, error) {
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// ---- socketio hooks: they run on socketio's read goroutine and must not
-// block; they only record state and queue work. ----
-
-func (s *Socket) onConnect() {
-	s.mu.Lock()
-	s.gen++
-	s.genCtx, s.genCancel = context.WithCancel(s.base)
-	s.sioUp = true
-	// Under the lock the connector decides to return with: either it is
-	// still running and takes up this connection (it checks s.gen before
-	// returning), or it has returned and a new one starts here.
-	if !s.connRunning {
-		s.connRunning = s.workers.start(s.connector)
-	}
-	s.mu.Unlock()
-}
-
-func (s *Socket) onDisconnect(reason string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sioUp = false
-	if s.genCancel != nil {
-		s.genCancel()
-	}
-	if s.state == StateClosed {
-		return
-	}
-	cause := fmt.Errorf("messaging: connection lost: %s", reason)
-	if err != nil {
-		cause = fmt.Errorf("messaging: connection lost: %s: %w", reason, err)
-	}
-	if s.cfg.reconnection && reason != ReasonServerDisconnect && reason != ReasonClientDisconnect {
-		retryIn := s.retryIn
-		if retryIn == 0 {
-			retryIn = s.cfg.delay // not scheduled (cannot happen with socketio's order)
-		}
-		s.retryIn = 0
-		s.setStateLocked(StateReconnecting, cause, reason, retryIn)
-	} else {
-		s.setStateLocked(StateDisconnected, cause, reason, 0)
-	}
-	s.queue.pushControl(item{kind: itemLost})
-}
-
-// onReconnectScheduled records the delay of the first attempt after a lost
-// connection; socketio reports it just before onDisconnect.
-func (s *Socket) onReconnectScheduled(n int, delay time.Duration) {
-	if n == 1 {
-		s.mu.Lock()
-		s.retryIn = delay
-		s.mu.Unlock()
-	}
-}
-
-func (s *Socket) onReconnectAttempt(n int) {
-	s.queue.pushControl(item{kind: itemReconnecting, n: n})
-}
-
-func (s *Socket) onReconnectFailed(err error) {
-	err = reconnectFailed(err)
-	s.mu.Lock()
-	if s.state != StateClosed {
-		s.setStateLocked(StateDisconnected, err, ReasonReconnectFailed, 0)
-	}
-	s.mu.Unlock()
-	s.queue.pushControl(item{kind: itemError, err: err})
-}
-
-func (s *Socket) onConnectError(err error) {
-	var ce *socketio.ConnectError
-	var te *tokenSourceError
-	switch {
-	case errors.As(err, &ce):
-		cerr := &ConnectError{Message: ce.Message}
-		s.mu.Lock()
-		if s.state != StateClosed {
-			s.setStateLocked(StateDisconnected, cerr, ReasonConnectRefused, 0)
-		}
-		s.mu.Unlock()
-		s.queue.pushControl(item{kind: itemError, err: cerr})
-	case errors.As(err, &te):
-		s.queue.pushControl(item{kind: itemError, err: te})
-	default:
-		s.log.LogAttrs(context.Background(), slog.LevelInfo, "messaging: connection attempt failed",
-			slog.String("error", err.Error()))
-	}
-}
-
-// ---- the connector: rejoins rooms after every (re)connection, then lets
-// waiting calls through. ----
-
-// connector runs while a connection waits to be made ready: onConnect
-// starts it, and it returns once it has taken up the newest connection
-// (s.gen), deciding so under s.mu, the lock onConnect counts connections
-// and looks at connRunning under.
-func (s *Socket) connector() {
-	for {
-		s.mu.Lock()
-		if s.connGen == s.gen || s.state == StateClosed {
-			s.connRunning = false
-			s.mu.Unlock()
-			return
-		}
-		s.connGen = s.gen
-		gen, gctx, up := s.gen, s.genCtx, s.sioUp
-		rooms := make(map[string]roomMode, len(s.rooms))
-		for id, m := range s.rooms {
-			rooms[id] = m
-		}
-		presence := s.presence
-		s.mu.Unlock()
-		if !up || s.rejoin(gctx, rooms, presence) != nil {
-			continue // lost again; a newer connection is taken up, if any
-		}
-		s.mu.Lock()
-		ready := s.gen == gen && s.sioUp && s.state != StateClosed
-		var leave []string
-		var status PresenceStatus
-		if ready {
-			s.setStateLocked(StateConnected, nil, "", 0)
-			s.queue.pushControl(item{kind: itemReady})
-			// Rooms left and presence set while the rejoin ran would
-			// otherwise wait for the next reconnection.
-			for id, m := range s.rooms {
-				if m == roomLeft && rooms[id] != roomLeft {
-					leave = append(leave, id)
-				}
-			}
-			if s.presence != presence {
-				status = s.presence
-			}
-		}
-		s.mu.Unlock()
-		for _, id := range leave {
-			_ = s.sio.Emit(gctx, EventLeaveConversation, id)
-		}
-		if status != "" {
-			_ = s.sio.Emit(gctx, EventPresenceUpdate, status)
-		}
-	}
-}
-
-// rejoin restores the rooms of a new connection: joins and watches again
-// (in parallel), leaves again the rooms the server joined on its own but
-// the caller had left, and announces the last presence status. It fails
-// only when the connection ends meanwhile.
-func (s *Socket) rejoin(ctx context.Context, rooms map[string]roomMode, presence PresenceStatus) error {
-	sem := make(chan struct{}, rejoinParallel)
-	var wg sync.WaitGroup
-	for id, mode := range rooms {
-		if mode == roomLeft {
-			continue
-		}
-		event := EventJoinConversation
-		if mode == roomWatched {
-			event = EventWatchConversation
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			actx, cancel := context.WithTimeout(ctx, s.cfg.ackTimeout)
-			defer cancel()
-			args, err := s.sio.EmitWithAck(actx, event, id)
-			if err == nil {
-				_, err = decodeAck(event, args)
-			}
-			var ae *AckError
-			switch {
-			case err == nil:
-			case errors.As(err, &ae):
-				// Refused now (removed from the conversation, capability
-				// withdrawn): forget the room.
-				s.mu.Lock()
-				if s.rooms[id] == mode {
-					delete(s.rooms, id)
-				}
-				s.mu.Unlock()
-				s.queue.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
-			case ctx.Err() == nil:
-				s.queue.pushControl(item{kind: itemError, err: fmt.Errorf("messaging: rejoining conversation %s: %w", id, err)})
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	for id, mode := range rooms {
-		if mode == roomLeft {
-			_ = s.sio.Emit(ctx, EventLeaveConversation, id)
-		}
-	}
-	if presence != "" {
-		_ = s.sio.Emit(ctx, EventPresenceUpdate, presence)
-	}
-	return ctx.Err()
-}
-
-// ---- calls with acks ----
-
-// resend says whether a call may be sent again after its acknowledgement
-// was lost.
-type resend bool
-
-const (
-	resendSafe resend = true  // idempotent on the server: same result
-	resendNone resend = false // each processing has an effect
-)
-
-// request sends event with arg and returns its acknowledgement, waiting
-// for the socket to be ready first. See SendMessage for the retry rules.
-func (s *Socket) request(ctx context.Context, event string, mode resend, arg any) (ackBody, error) {
-	if ctx == nil {
-		return ackBody{}, invalid("ctx", "is nil")
-	}
-	// Encoded once: every attempt sends the same bytes.
-	raw, err := json.Marshal(arg)
-	if err != nil {
-		return ackBody{}, invalid("params", "cannot be encoded as JSON: %v", err)
-	}
-	payload := socketio.RawJSON(raw) // json.Marshal output: valid and compact, appended as is
-	maybeSent := false
-	for {
-		gctx, err := s.waitReady(ctx)
-		if err != nil {
-			if maybeSent {
-				return ackBody{}, deliveryUnknown(event, err)
-			}
-			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, err)
-		}
-		args, err := s.sio.EmitWithAckTimeout(ctx, s.cfg.ackTimeout, event, payload)
-		ackTimedOut := errors.Is(err, socketio.ErrAckTimeout) && ctx.Err() == nil
-		if err == nil {
-			body, err := decodeAck(event, args)
-			var ae *AckError
-			if err != nil && !errors.As(err, &ae) {
-				// The server answered, but we cannot read what it did.
-				return ackBody{}, fmt.Errorf("%w: %w", ErrDeliveryUnknown, err)
-			}
-			return body, err
-		}
-		if errors.Is(err, engineio.ErrPayloadTooLarge) {
-			return ackBody{}, fmt.Errorf("messaging: %s: %w: %w", event, ErrInvalidArgument, err)
-		}
-		// socketio says when the packet provably never left (no byte of it
-		// reached the network); any other error (a lost connection, a
-		// partly written packet, a timeout after the write) may hide a
-		// processed one.
-		notSent := errors.Is(err, socketio.ErrNotSent)
-		maybeSent = maybeSent || !notSent
-		switch {
-		case ctx.Err() != nil:
-			if maybeSent {
-				return ackBody{}, deliveryUnknown(event, ctx.Err())
-			}
-			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, ctx.Err())
-		case errors.Is(err, socketio.ErrClosed) || s.State() == StateClosed:
-			if maybeSent {
-				return ackBody{}, deliveryUnknown(event, ErrClosed)
-			}
-			return ackBody{}, fmt.Errorf("messaging: %s: %w", event, ErrClosed)
-		case notSent:
-			continue // safe for any call; waitReady says why, or waits for the connection
-		case mode == resendNone:
-			if ackTimedOut {
-				err = fmt.Errorf("no acknowledgement within %v", s.cfg.ackTimeout)
-			}
-			return ackBody{}, deliveryUnknown(event, err)
-		}
-		s.log.LogAttrs(ctx, slog.LevelDebug, "messaging: sending again",
-			slog.String("event", event), slog.Bool("ack_timeout", ackTimedOut), slog.String("error", err.Error()))
-		if !ackTimedOut && !errors.Is(err, socketio.ErrDisconnected) {
-			// A failed write: the connection is about to be declared lost.
-			// Give it a moment rather than spinning on it.
-			t := time.NewTimer(retryPause)
-			select {
-			case <-gctx.Done():
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-}
-
-// retryPause is how long a call waits after a failed write before trying
-// again on what may still look like a live connection.
-const retryPause = 50 * time.Millisecond
-
-func deliveryUnknown(event string, cause error) error {
-	return fmt.Errorf("messaging: %s: %w: %w", event, ErrDeliveryUnknown, cause)
-}
-
-// fail reports err (if any) to the error handler and returns it.
-func (s *Socket) fail(err error) error {
-	if err != nil && s.cfg.common.errorHandler != nil {
-		s.cfg.common.errorHandler(err)
-	}
-	return err
-}
-
-// JoinConversation joins a conversation's room, so that its events reach
-// this socket, and keeps it joined across reconnections. The service
-// already joins, at connect time, the rooms of every conversation the
-// caller participated in then; joining is needed for conversations the
-// caller joined later, and it also marks where the socket's history
-// backfill starts for the conversation (see "Delivery" in the package
-// documentation): with backfill on, it first reads the conversation's
-// newest message over REST. A refusal is an *AckError ("Not a participant"
-// matches ErrNotParticipant).
-func (s *Socket) JoinConversation(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.joinRoom(ctx, conversationID, roomJoined, EventJoinConversation))
-}
-
-// WatchConversation observes a conversation without participating in it,
-// like JoinConversation otherwise. Only agents with the messaging.observe
-// capability may; others get an *AckError matching ErrForbidden
-// ("Observe capability required").
-func (s *Socket) WatchConversation(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.joinRoom(ctx, conversationID, roomWatched, EventWatchConversation))
-}
-
-func (s *Socket) joinRoom(ctx context.Context, id string, mode roomMode, event string) error {
-	if ctx == nil {
-		return invalid("ctx", "is nil")
-	}
-	if _, err := s.waitReady(ctx); err != nil {
-		return fmt.Errorf("messaging: %s: %w", event, err)
-	}
-	anchor := s.anchorFor(ctx, id)
-	// Recorded before the call, so that a reconnection during it joins
-	// the room again.
-	s.mu.Lock()
-	prev, had := s.rooms[id]
-	s.rooms[id] = mode
-	s.mu.Unlock()
-	_, err := s.request(ctx, event, resendSafe, id)
-	if err != nil {
-		s.mu.Lock()
-		if s.rooms[id] == mode {
-			if had {
-				s.rooms[id] = prev
-			} else {
-				delete(s.rooms, id)
-			}
-		}
-		s.mu.Unlock()
-		return err
-	}
-	if anchor != nil {
-		s.queue.pushControl(*anchor)
-	}
-	return nil
-}
-
-// SendMessage sends a message and returns it as stored. The parameters
-// are checked by the REST rules (the service's socket path checks less).
-// Without params.ID the socket makes a random UUID, once: the service
-// stores an id once, so the send is safe to repeat, and it is repeated
-// with the same id when its acknowledgement is lost (the connection
-// dropped, or no answer within the ack timeout). While the socket is
-// reconnecting, the call waits for the connection, bounded by ctx.
-//
-// The call ends in exactly one of: the stored message; an *AckError (the
-// server refused; nothing stored); or an error when ctx ends or the socket
-// is closed or gives up. In that last case, if the message may have
-// reached the server, the error matches ErrDeliveryUnknown (besides the
-// context's error, ErrClosed or ErrNotConnected): it may or may not be
-// stored, and sending it again with the same params.ID is safe. An error
-// that does not match ErrDeliveryUnknown means nothing was stored.
-func (s *Socket) SendMessage(ctx context.Context, params SendMessageParams) (*Message, error) {
-	if err := params.validate(); err != nil {
-		return nil, s.fail(err)
-	}
-	if params.ID == "" {
-		id, err := uuid.NewRandom()
-		if err != nil {
-			return nil, s.fail(fmt.Errorf("messaging: making a message id: %w", err))
-		}
-		params.ID = id.String()
-	}
-	body, err := s.request(ctx, EventMessageSend, resendSafe, params)
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	m, err := body.message(EventMessageSend)
-	return m, s.fail(err)
-}
-
-// EditMessage replaces the content of a message the caller sent and
-// returns it as stored. An edit is repeated like a send when its
-// acknowledgement is lost (editing twice to the same content is harmless,
-// but receivers then see OnMessageUpdate twice). Errors as for
-// SendMessage; refusals: "Message not found" (ErrNotFound), "Not authorized
-// to edit this message" (ErrForbidden).
-func (s *Socket) EditMessage(ctx context.Context, messageID, content string) (*Message, error) {
-	if err := requireUUID("messageID", messageID); err != nil {
-		return nil, s.fail(err)
-	}
-	if content == "" {
-		return nil, s.fail(invalid("content", "must not be empty"))
-	}
-	arg := struct {
-		MessageID string `json:"messageId"`
-		Content   string `json:"content"`
-	}{messageID, content}
-	body, err := s.request(ctx, EventMessageEdit, resendSafe, arg)
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	m, err := body.message(EventMessageEdit)
-	return m, s.fail(err)
-}
-
-// DeleteMessage deletes a message the caller sent. It is repeated like a
-// send when its acknowledgement is lost; if the repeat is answered
-// "Message not found", the earlier attempt is taken to have deleted it and
-// DeleteMessage returns nil: only the sender may delete a message, so the
-// message is gone by the caller's own hand either way (or never existed).
-// Other refusals: "Message not found" on a first attempt (ErrNotFound),
-// "Not authorized to delete this message" (ErrForbidden).
-func (s *Socket) DeleteMessage(ctx context.Context, messageID string) error {
-	if err := requireUUID("messageID", messageID); err != nil {
-		return s.fail(err)
-	}
-	if ctx == nil {
-		return s.fail(invalid("ctx", "is nil"))
-	}
-	maybe := false // an earlier attempt may have deleted it
-	for {
-		_, err := s.request(ctx, EventMessageDelete, resendNone, messageID)
-		var ae *AckError
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &ae):
-			if maybe && errors.Is(err, ErrNotFound) {
-				return nil
-			}
-			return s.fail(err)
-		case errors.Is(err, ErrDeliveryUnknown) && !errors.Is(err, ErrMalformed) &&
-			ctx.Err() == nil && s.State() != StateClosed:
-			maybe = true
-			continue
-		}
-		if maybe && !errors.Is(err, ErrDeliveryUnknown) {
-			err = deliveryUnknown(EventMessageDelete, err)
-		}
-		return s.fail(err)
-	}
-}
-
-// SendControl sends a stream control event to a conversation and returns
-// the message row the service stores for it. Short names ("pause") are
-// sent in full ("stream.pause"). Sending needs the messaging.interrupt
-// capability (messaging.route for route and handoff).
-//
-// Unlike a message, a control event is stored again each time it is
-// processed, so SendControl never repeats a send that may have reached the
-// server: when the acknowledgement is lost (the connection dropped, or no
-// answer within the ack timeout) it returns an error matching
-// ErrDeliveryUnknown. A send that provably never left (the connection
-// ended before any byte of it was written) is sent again once the socket
-// has reconnected. While the socket is reconnecting, it waits for the
-// connection, bounded by ctx, before sending. An error that does not match
-// ErrDeliveryUnknown means nothing was stored.
-func (s *Socket) SendControl(ctx context.Context, conversationID string, params ControlParams) (*Message, error) {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return nil, s.fail(err)
-	}
-	name, err := params.validate()
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	params.Event = string(name)
-	arg := struct {
-		ConversationID string `json:"conversationId"`
-		ControlParams
-	}{conversationID, params}
-	body, err := s.request(ctx, EventControlSend, resendNone, arg)
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	m, err := body.control(EventControlSend)
-	return m, s.fail(err)
-}
-
-// ---- fire-and-forget calls ----
-
-// emit sends an event without an ack on the current connection. It does
-// not wait for a reconnection: it returns ErrNotConnected if the socket is
-// not connected or the connection ends before the packet went out.
-func (s *Socket) emit(ctx context.Context, event string, arg any) error {
-	if ctx == nil {
-		return invalid("ctx", "is nil")
-	}
-	s.mu.Lock()
-	st, gctx := s.state, s.genCtx
-	s.mu.Unlock()
-	switch st {
-	case StateClosed:
-		return fmt.Errorf("messaging: %s: %w", event, ErrClosed)
-	case StateConnected:
-	default:
-		return fmt.Errorf("messaging: %s: %w (socket %s)", event, ErrNotConnected, st)
-	}
-	ectx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(gctx, cancel)
-	defer stop()
-	err := s.sio.Emit(ectx, event, arg)
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return fmt.Errorf("messaging: %s: %w", event, ctx.Err())
-	case errors.Is(err, socketio.ErrClosed) || s.State() == StateClosed:
-		return fmt.Errorf("messaging: %s: %w", event, ErrClosed)
-	case gctx.Err() != nil || errors.Is(err, socketio.ErrStopped):
-		return fmt.Errorf("messaging: %s: %w (connection lost)", event, ErrNotConnected)
-	}
-	return fmt.Errorf("messaging: %s: %w", event, err)
-}
-
-// leaveRoom records that the caller left a room, so that it is left again
-// after a reconnection (the service joins every conversation of the
-// caller at connect time), and tells the server now if connected.
-func (s *Socket) leaveRoom(ctx context.Context, id, event string) error {
-	if ctx == nil {
-		return invalid("ctx", "is nil")
-	}
-	s.mu.Lock()
-	st := s.state
-	if st != StateClosed {
-		s.rooms[id] = roomLeft
-	}
-	s.mu.Unlock()
-	if st == StateClosed {
-		return fmt.Errorf("messaging: %s: %w", event, ErrClosed)
-	}
-	s.queue.pushControl(item{kind: itemForget, conv: id})
-	if st != StateConnected {
-		return nil // not in any room now; left again after reconnecting
-	}
-	err := s.emit(ctx, event, id)
-	if errors.Is(err, ErrNotConnected) {
-		return nil
-	}
-	return err
-}
-
-// LeaveConversation leaves a conversation's room: its events stop reaching
-// this socket, also after reconnections, until JoinConversation. The
-// caller stays a participant (see Client.LeaveConversation to stop being
-// one). It does not wait for a connection: while disconnected it only
-// records the choice. It fails after Close.
-func (s *Socket) LeaveConversation(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.leaveRoom(ctx, conversationID, EventLeaveConversation))
-}
-
-// UnwatchConversation stops observing a conversation, as LeaveConversation
-// leaves one.
-func (s *Socket) UnwatchConversation(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.leaveRoom(ctx, conversationID, EventUnwatchConversation))
-}
-
-// StartTyping tells the conversation's other members that the caller is
-// typing (the caller does not receive its own typing events). Typing is
-// momentary, so it is not sent later: while the socket is not connected it
-// returns ErrNotConnected.
-func (s *Socket) StartTyping(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.emit(ctx, EventTypingStart, conversationID))
-}
-
-// StopTyping tells the conversation's other members that the caller stopped
-// typing. Like StartTyping, it returns ErrNotConnected while disconnected.
-func (s *Socket) StopTyping(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.emit(ctx, EventTypingStop, conversationID))
-}
-
-// UpdatePresence sets the caller's presence status (online, away, busy or
-// offline; anything else is refused, though the service would take it).
-// The service tells every other connected socket. The status is announced
-// again after every reconnection (the service announces "offline" when a
-// connection drops); set while disconnected, it is announced at the next
-// connection.
-func (s *Socket) UpdatePresence(ctx context.Context, status PresenceStatus) error {
-	if !status.Valid() {
-		return s.fail(invalid("status", "must be online, away, busy or offline, got %q", status))
-	}
-	if ctx == nil {
-		return s.fail(invalid("ctx", "is nil"))
-	}
-	s.mu.Lock()
-	st := s.state
-	if st != StateClosed {
-		s.presence = status
-	}
-	s.mu.Unlock()
-	switch st {
-	case StateClosed:
-		return s.fail(fmt.Errorf("messaging: %s: %w", EventPresenceUpdate, ErrClosed))
-	case StateConnected:
-		err := s.emit(ctx, EventPresenceUpdate, status)
-		if errors.Is(err, ErrNotConnected) {
-			return nil // announced after reconnecting
-		}
-		return s.fail(err)
-	}
-	return nil
-}
-
-// AnnouncePresence tells a conversation's members (the caller included)
-// that the caller is online there (participant:online). It returns
-// ErrNotConnected while disconnected.
-func (s *Socket) AnnouncePresence(ctx context.Context, conversationID string) error {
-	if err := requireUUID("conversationID", conversationID); err != nil {
-		return s.fail(err)
-	}
-	return s.fail(s.emit(ctx, EventAnnouncePresence, conversationID))
 }
 
 // ---- goroutine identity, to let Close be called from a handler ----

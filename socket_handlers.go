@@ -1,133 +1,90 @@
 package messaging
 
 import (
+	"context"
 	"fmt"
-	"slices"
+	"log/slog"
 	"sync"
-	"sync/atomic"
+
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
-// handler is one registered function. off is set when it is unsubscribed
-// and checked right before every call, so that after off() returns the
-// function is not called again (a call already running finishes).
-type handler[T any] struct {
-	fn  func(T)
-	off atomic.Bool
-}
-
-// handlerList holds the handlers of one event. Registering and
-// unsubscribing copy the list; dispatching reads a snapshot without
-// locking.
-type handlerList[T any] struct {
-	mu   sync.Mutex
-	list atomic.Pointer[[]*handler[T]]
-}
-
-func (l *handlerList[T]) add(fn func(T)) (off func()) {
-	if fn == nil {
-		return func() {}
-	}
-	h := &handler[T]{fn: fn}
-	l.mu.Lock()
-	var cur []*handler[T]
-	if p := l.list.Load(); p != nil {
-		cur = *p
-	}
-	next := append(slices.Clip(cur), h)
-	l.list.Store(&next)
-	l.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			h.off.Store(true)
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			cur := *l.list.Load()
-			next := slices.DeleteFunc(slices.Clone(cur), func(x *handler[T]) bool { return x == h })
-			l.list.Store(&next)
-		})
-	}
-}
-
-func (l *handlerList[T]) snapshot() []*handler[T] {
-	if p := l.list.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (l *handlerList[T]) empty() bool { return len(l.snapshot()) == 0 }
+// handlers is the subscriber list of one Socket event: the module's one
+// subscriber list (internal/emitter), called in order on the dispatcher.
+type handlers[T any] struct{ emitter.List[T] }
 
 // socketHandlers are every handler of a socket.
 type socketHandlers struct {
-	message       handlerList[*Message]
-	messageUpdate handlerList[*Message]
-	messageDelete handlerList[MessageDeletedEvent]
-	typingStart   handlerList[TypingEvent]
-	typingStop    handlerList[TypingEvent]
-	presence      handlerList[PresenceEvent]
-	online        handlerList[ParticipantEvent]
-	offline       handlerList[ParticipantEvent]
+	message       handlers[*Message]
+	messageUpdate handlers[*Message]
+	messageDelete handlers[MessageDeletedEvent]
+	typingStart   handlers[TypingEvent]
+	typingStop    handlers[TypingEvent]
+	presence      handlers[PresenceEvent]
+	online        handlers[ParticipantEvent]
+	offline       handlers[ParticipantEvent]
 
 	controlMu sync.Mutex
-	control   map[string]*handlerList[ControlEvent] // by full name, "*" for all
+	control   map[string]*handlers[ControlEvent] // by full name, "*" for all
 
-	connect      handlerList[struct{}]
-	disconnect   handlerList[string]
-	reconnecting handlerList[int]
-	reconnect    handlerList[struct{}]
-	errs         handlerList[error]
-	state        handlerList[StateChange]
+	connect      handlers[struct{}]
+	disconnect   handlers[string]
+	reconnecting handlers[int]
+	reconnect    handlers[struct{}]
+	errs         handlers[error]
+	state        handlers[StateChange]
 }
 
-func (h *socketHandlers) controlList(name string, create bool) *handlerList[ControlEvent] {
+func (h *socketHandlers) controlList(name string, create bool) *handlers[ControlEvent] {
 	h.controlMu.Lock()
 	defer h.controlMu.Unlock()
 	l := h.control[name]
 	if l == nil && create {
 		if h.control == nil {
-			h.control = make(map[string]*handlerList[ControlEvent])
+			h.control = make(map[string]*handlers[ControlEvent])
 		}
-		l = new(handlerList[ControlEvent])
+		l = new(handlers[ControlEvent])
 		h.control[name] = l
 	}
 	return l
 }
 
-// run calls every handler of l with v, one after the other, on the
+// notify calls every handler of l with v, one after the other, on the
 // dispatcher goroutine. A panic is recovered and reported to OnError.
-func run[T any](s *Socket, l *handlerList[T], event string, v T) {
-	for _, h := range l.snapshot() {
-		if h.off.Load() {
-			continue
-		}
-		s.call(event, func() { h.fn(v) })
-	}
+func notify[T any](s *Socket, l *handlers[T], event string, v T) {
+	l.Emit(v, func(r any) { s.handlerPanicked(event, r) })
 }
 
-// call runs one handler, recovering a panic.
-func (s *Socket) call(event string, fn func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			err := fmt.Errorf("messaging: %s handler panicked: %v", event, r)
-			if event == "error" {
-				s.log.Error("messaging: OnError handler panicked", "panic", fmt.Sprint(r))
-				return
-			}
-			s.reportError(err)
-		}
-	}()
-	fn()
+// handlerPanicked reports the panic of a handler of event.
+func (s *Socket) handlerPanicked(event string, r any) {
+	if event == "error" {
+		s.unhandledLog().LogAttrs(context.Background(), slog.LevelError, "messaging: OnError handler panicked",
+			slog.String("panic", fmt.Sprint(r)))
+		return
+	}
+	s.reportError(fmt.Errorf("messaging: %s handler panicked: %v", event, r))
 }
 
 // reportError runs the OnError handlers (on the dispatcher goroutine), or
-// logs err when there are none.
+// logs err at warning level when there are none (see unhandledLog).
 func (s *Socket) reportError(err error) {
-	if s.h.errs.empty() {
-		s.log.Warn("messaging: socket error", "error", err.Error())
+	if s.h.errs.Empty() {
+		s.unhandledLog().LogAttrs(context.Background(), slog.LevelWarn, "messaging: socket error",
+			slog.String("error", err.Error()))
 		return
 	}
-	run(s, &s.h.errs, "error", err)
+	notify(s, &s.h.errs, "error", err)
+}
+
+// unhandledLog is the logger of errors no OnError handler takes: the
+// WithLogger logger, or slog.Default() when none was set (the default
+// logger discards everything, and such errors must not vanish). Only
+// error paths call it.
+func (s *Socket) unhandledLog() *slog.Logger {
+	if s.cfg.common.logger == discardLogger {
+		return slog.Default().With(slog.String("component", "messaging.socket"))
+	}
+	return s.log
 }
 
 // OnMessage registers h for new messages (message:new), in every
@@ -137,37 +94,37 @@ func (s *Socket) reportError(err error) {
 // from the history after a reconnection. It returns a function that
 // unsubscribes h. h must treat the message as read-only: the handlers of
 // one event share it.
-func (s *Socket) OnMessage(h func(*Message)) (off func()) { return s.h.message.add(h) }
+func (s *Socket) OnMessage(h func(*Message)) (off func()) { return s.h.message.On(h) }
 
 // OnMessageUpdate registers h for edited messages (message:updated).
-func (s *Socket) OnMessageUpdate(h func(*Message)) (off func()) { return s.h.messageUpdate.add(h) }
+func (s *Socket) OnMessageUpdate(h func(*Message)) (off func()) { return s.h.messageUpdate.On(h) }
 
 // OnMessageDelete registers h for deleted messages (message:deleted).
 func (s *Socket) OnMessageDelete(h func(MessageDeletedEvent)) (off func()) {
-	return s.h.messageDelete.add(h)
+	return s.h.messageDelete.On(h)
 }
 
 // OnTypingStart registers h for typing:started. The service sends typing
 // events to everyone in the room except the typist.
-func (s *Socket) OnTypingStart(h func(TypingEvent)) (off func()) { return s.h.typingStart.add(h) }
+func (s *Socket) OnTypingStart(h func(TypingEvent)) (off func()) { return s.h.typingStart.On(h) }
 
 // OnTypingStop registers h for typing:stopped.
-func (s *Socket) OnTypingStop(h func(TypingEvent)) (off func()) { return s.h.typingStop.add(h) }
+func (s *Socket) OnTypingStop(h func(TypingEvent)) (off func()) { return s.h.typingStop.On(h) }
 
 // OnPresence registers h for presence changes of other principals
 // (presence:changed). The service sends them to every connected socket,
 // and "offline" when a socket disconnects.
-func (s *Socket) OnPresence(h func(PresenceEvent)) (off func()) { return s.h.presence.add(h) }
+func (s *Socket) OnPresence(h func(PresenceEvent)) (off func()) { return s.h.presence.On(h) }
 
 // OnParticipantOnline registers h for participant:online: a participant of
 // a conversation connected, or announced itself with AnnouncePresence.
 func (s *Socket) OnParticipantOnline(h func(ParticipantEvent)) (off func()) {
-	return s.h.online.add(h)
+	return s.h.online.On(h)
 }
 
 // OnParticipantOffline registers h for participant:offline.
 func (s *Socket) OnParticipantOffline(h func(ParticipantEvent)) (off func()) {
-	return s.h.offline.add(h)
+	return s.h.offline.On(h)
 }
 
 // OnControl registers h for the control events named name, or for every
@@ -186,7 +143,7 @@ func (s *Socket) OnControl(name string, h func(ControlEvent)) (off func()) {
 	if key == "" || h == nil {
 		return func() {}
 	}
-	return s.h.controlList(key, true).add(h)
+	return s.h.controlList(key, true).On(h)
 }
 
 // controlKey is the name control handlers are registered under.
@@ -207,18 +164,18 @@ func (s *Socket) OnConnect(h func()) (off func()) {
 	if h == nil {
 		return func() {}
 	}
-	return s.h.connect.add(func(struct{}) { h() })
+	return s.h.connect.On(func(struct{}) { h() })
 }
 
 // OnDisconnect registers h, called with the reason (one of the Reason
 // constants) each time the socket leaves StateConnected, and when it stops
 // trying to reconnect (ReasonConnectRefused, ReasonReconnectFailed).
-func (s *Socket) OnDisconnect(h func(reason string)) (off func()) { return s.h.disconnect.add(h) }
+func (s *Socket) OnDisconnect(h func(reason string)) (off func()) { return s.h.disconnect.On(h) }
 
 // OnReconnecting registers h, called before each reconnection attempt with
 // its number, from 1.
 func (s *Socket) OnReconnecting(h func(attempt int)) (off func()) {
-	return s.h.reconnecting.add(h)
+	return s.h.reconnecting.On(h)
 }
 
 // OnReconnect registers h, called when the socket is connected again after
@@ -227,7 +184,7 @@ func (s *Socket) OnReconnect(h func()) (off func()) {
 	if h == nil {
 		return func() {}
 	}
-	return s.h.reconnect.add(func(struct{}) { h() })
+	return s.h.reconnect.On(func(struct{}) { h() })
 }
 
 // OnError registers h for errors that belong to no call: refused
@@ -235,10 +192,11 @@ func (s *Socket) OnReconnect(h func()) (off func()) {
 // budget (ErrReconnectFailed), a failing token source, ErrSlowConsumer,
 // malformed events from the server (ErrMalformed), panics in handlers,
 // failed history backfills and rejoins. Without any OnError handler, they
-// are logged. Errors of calls are returned by the calls (and passed to
+// are logged at warning level (a panic of an OnError handler at error
+// level) to the WithLogger logger, or to slog.Default() when none is set. Errors of calls are returned by the calls (and passed to
 // WithErrorHandler), not passed here.
-func (s *Socket) OnError(h func(error)) (off func()) { return s.h.errs.add(h) }
+func (s *Socket) OnError(h func(error)) (off func()) { return s.h.errs.On(h) }
 
 // OnStateChange registers h for every change of the socket's State.
 // OnConnect, OnDisconnect and OnReconnect are views of these changes.
-func (s *Socket) OnStateChange(h func(StateChange)) (off func()) { return s.h.state.add(h) }
+func (s *Socket) OnStateChange(h func(StateChange)) (off func()) { return s.h.state.On(h) }

@@ -271,7 +271,7 @@ func TestBackfillerWorkArrivingAsItStops(t *testing.T) {
 	eventually(t, func() bool {
 		s.backfiller.mu.Lock()
 		defer s.backfiller.mu.Unlock()
-		return !s.backfiller.running && len(s.backfiller.reqs) == 0
+		return !s.backfiller.worker.RunningLocked() && len(s.backfiller.reqs) == 0
 	}, "the backfiller did not stop once idle")
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -287,7 +287,7 @@ func TestConnectorWorkArrivingAsItStops(t *testing.T) {
 	restarts := 0
 	connect := func() {
 		u.mu.Lock()
-		if !u.connRunning {
+		if !u.connector.RunningLocked() {
 			restarts++
 		}
 		u.mu.Unlock()
@@ -333,7 +333,7 @@ func TestConnectorWorkArrivingAsItStops(t *testing.T) {
 	eventually(t, func() bool {
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		return !u.connRunning
+		return !u.connector.RunningLocked()
 	}, "the connector did not stop")
 	assert.Greater(t, restarts, rounds/10, "connector starts (the test did not make it stop)")
 	t.Logf("the connector started %d times for %d connections", restarts, rounds+1001)
@@ -366,10 +366,10 @@ func TestCloseStopsLazyWorkers(t *testing.T) {
 		running := b.queue.running
 		b.queue.mu.Unlock()
 		b.backfiller.mu.Lock()
-		bfRunning := b.backfiller.running
+		bfRunning := b.backfiller.worker.RunningLocked()
 		b.backfiller.mu.Unlock()
 		b.mu.Lock()
-		connRunning := b.connRunning
+		connRunning := b.connector.RunningLocked()
 		b.mu.Unlock()
 		require.False(t, running || bfRunning || connRunning, "a worker still runs after Close")
 	}

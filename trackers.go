@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 )
 
 // DefaultTypingExpiry is how long a [TypingTracker] shows someone typing
@@ -53,7 +55,7 @@ type TypingTracker struct {
 	ttl  time.Duration
 	offs []func()
 
-	changes notifier[typingChange]
+	changes emitter.List[typingChange]
 
 	mu     sync.Mutex
 	convs  map[string]map[string]*typingEntry // conversation → user id → entry
@@ -124,7 +126,7 @@ func (t *TypingTracker) OnChange(h func(conversationID string, typing []TypingEv
 	if h == nil {
 		return func() {}
 	}
-	return t.changes.add(func(c typingChange) { h(c.conv, c.typing) })
+	return t.changes.On(func(c typingChange) { h(c.conv, c.typing) })
 }
 
 // Close unsubscribes the tracker from the socket and stops its timer. A
@@ -182,12 +184,12 @@ func (t *TypingTracker) started(ev TypingEvent) {
 	e.expires = now.Add(t.ttl)
 	start := false
 	if fresh {
-		start = t.changes.enqueue(typingChange{ev.ConversationID, t.listLocked(conv, now)})
+		start = t.changes.Enqueue(typingChange{ev.ConversationID, t.listLocked(conv, now)})
 	}
 	t.armLocked(now)
 	t.mu.Unlock()
 	if start {
-		t.changes.drain()
+		drain(&t.changes)
 	}
 }
 
@@ -219,13 +221,13 @@ func (t *TypingTracker) remove(conv, userID string) {
 		if len(users) == 0 {
 			delete(t.convs, c)
 		}
-		if changed && t.changes.enqueue(typingChange{c, t.listLocked(c, now)}) {
+		if changed && t.changes.Enqueue(typingChange{c, t.listLocked(c, now)}) {
 			start = true
 		}
 	}
 	t.mu.Unlock()
 	if start {
-		t.changes.drain()
+		drain(&t.changes)
 	}
 }
 
@@ -250,14 +252,14 @@ func (t *TypingTracker) sweep() {
 		if len(users) == 0 {
 			delete(t.convs, c)
 		}
-		if changed && t.changes.enqueue(typingChange{c, t.listLocked(c, now)}) {
+		if changed && t.changes.Enqueue(typingChange{c, t.listLocked(c, now)}) {
 			start = true
 		}
 	}
 	t.armLocked(now)
 	t.mu.Unlock()
 	if start {
-		t.changes.drain()
+		drain(&t.changes)
 	}
 }
 
@@ -313,7 +315,7 @@ type PresenceChange struct {
 // a time, in order, on the socket's dispatcher goroutine.
 type PresenceTracker struct {
 	offs    []func()
-	changes notifier[PresenceChange]
+	changes emitter.List[PresenceChange]
 
 	mu     sync.Mutex
 	users  map[string]*presenceEntry
@@ -368,7 +370,7 @@ func (p *PresenceTracker) Online(conversationID string) []string {
 
 // OnChange registers h for every change. It returns a function that
 // unsubscribes h.
-func (p *PresenceTracker) OnChange(h func(PresenceChange)) (off func()) { return p.changes.add(h) }
+func (p *PresenceTracker) OnChange(h func(PresenceChange)) (off func()) { return p.changes.On(h) }
 
 // Close unsubscribes the tracker from the socket.
 func (p *PresenceTracker) Close() {
@@ -484,12 +486,12 @@ func (p *PresenceTracker) forget() {
 func (p *PresenceTracker) publishLocked(chs []PresenceChange) {
 	start := false
 	for _, c := range chs {
-		if p.changes.enqueue(c) {
+		if p.changes.Enqueue(c) {
 			start = true
 		}
 	}
 	p.mu.Unlock()
 	if start {
-		p.changes.drain()
+		drain(&p.changes)
 	}
 }

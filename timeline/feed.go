@@ -1,10 +1,10 @@
 package timeline
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/symbia-labs/messaging-go/internal/emitter"
 	"github.com/symbia-labs/messaging-go/internal/goid"
 )
 
@@ -12,15 +12,10 @@ import (
 // which only appends to a slice) and handed to the handlers by one
 // goroutine, outside any lock.
 
-type subscriber struct {
-	fn  func(Change)
-	off atomic.Bool
-}
-
 type feed struct {
 	mu     sync.Mutex
 	queue  []Change
-	subs   []*subscriber // copied on write
+	subs   emitter.List[Change]
 	closed bool
 	wake   chan struct{}
 	done   chan struct{} // closed when run returns
@@ -34,7 +29,7 @@ func newFeed() *feed {
 func (f *feed) push(c Change) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed || len(f.subs) == 0 {
+	if f.closed || f.subs.Empty() {
 		return
 	}
 	f.queue = append(f.queue, c)
@@ -44,24 +39,7 @@ func (f *feed) push(c Change) {
 	}
 }
 
-func (f *feed) subscribe(fn func(Change)) (off func()) {
-	if fn == nil {
-		return func() {}
-	}
-	s := &subscriber{fn: fn}
-	f.mu.Lock()
-	f.subs = append(slices.Clip(f.subs), s)
-	f.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.off.Store(true)
-			f.mu.Lock()
-			f.subs = slices.DeleteFunc(slices.Clone(f.subs), func(x *subscriber) bool { return x == s })
-			f.mu.Unlock()
-		})
-	}
-}
+func (f *feed) subscribe(fn func(Change)) (off func()) { return f.subs.On(fn) }
 
 // run delivers the queued changes until close.
 func (f *feed) run() {
@@ -81,29 +59,13 @@ func (f *feed) run() {
 		}
 		batch := f.queue
 		f.queue = nil
-		subs := f.subs
 		f.mu.Unlock()
 		for _, c := range batch {
-			for _, s := range subs {
-				if !s.off.Load() && !f.isClosed() {
-					call(s.fn, c)
-				}
-			}
+			// A panicking handler is recovered, so that one bad handler
+			// does not stop the feed; close unsubscribes every handler.
+			f.subs.Emit(c, nil)
 		}
 	}
-}
-
-func (f *feed) isClosed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.closed
-}
-
-// call runs a handler; a panic is swallowed, so that one bad handler does
-// not stop the feed.
-func call(fn func(Change), c Change) {
-	defer func() { _ = recover() }()
-	fn(c)
 }
 
 // close stops the feed; it waits for run to return unless called from a
@@ -113,6 +75,7 @@ func (f *feed) close(started bool) {
 	f.closed = true
 	f.queue = nil
 	f.mu.Unlock()
+	f.subs.OffAll()
 	select {
 	case f.wake <- struct{}{}:
 	default:

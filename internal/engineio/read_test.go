@@ -66,7 +66,7 @@ func TestReadInOrderWithHeartbeats(t *testing.T) {
 	// within Read. The sender waits for each batch to be read, so that the
 	// server's writer is idle (and pings) often. (The pingTimeout is
 	// generous: a loaded machine can delay the server's writer, which
-	// pings only when idle, beyond a short one; TestDirectReadAnswersPings
+	// pings only when idle, beyond a short one; TestReadAnswersPingsWhileWaiting
 	// checks the pongs.)
 	_, hs, conns := testServer(t, ServerOptions{PingInterval: 5 * time.Millisecond, PingTimeout: 2 * time.Second})
 	c := dialT(t, hs.URL, DialOptions{})
