@@ -405,9 +405,19 @@ func (s *Socket) connectError(ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("messaging: connect: %w", ctx.Err())
 	case errors.Is(err, socketio.ErrReconnectFailed):
-		return fmt.Errorf("messaging: connect: %w (%v)", ErrReconnectFailed, errors.Unwrap(err))
+		return reconnectFailed(err)
 	}
 	return fmt.Errorf("messaging: connect: %w", err)
+}
+
+// reconnectFailed is ErrReconnectFailed with the number of attempts and the
+// last attempt's cause, which errors.Is and errors.As find.
+func reconnectFailed(err error) error {
+	var rf *socketio.ReconnectFailedError
+	if errors.As(err, &rf) {
+		return fmt.Errorf("%w after %d attempts: %w", ErrReconnectFailed, rf.Attempts, rf.Err)
+	}
+	return fmt.Errorf("%w: %w", ErrReconnectFailed, err)
 }
 
 // Close disconnects, fails every call in progress (a send that may have

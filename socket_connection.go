@@ -117,7 +117,7 @@ func (s *Socket) onReconnectAttempt(n int) {
 }
 
 func (s *Socket) onReconnectFailed(err error) {
-	err = fmt.Errorf("%w (%v)", ErrReconnectFailed, errors.Unwrap(err))
+	err = reconnectFailed(err)
 	s.mu.Lock()
 	if s.state != StateClosed {
 		s.setStateLocked(StateDisconnected, err, ReasonReconnectFailed, 0)

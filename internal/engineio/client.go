@@ -2,7 +2,6 @@ package engineio
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,55 +24,20 @@ type DialOptions struct {
 	// ("/socket.io/"). A trailing slash is added if missing, as the reference
 	// client does.
 	Path string
-	// Query holds extra query parameters (the server sees them in
-	// socket.handshake.query). EIO and transport are always set by Dial.
-	Query url.Values
 	// Header is sent with the WebSocket handshake request.
 	Header http.Header
 	// HTTPClient performs the handshake (custom dialer, proxy, TLS). Nil
 	// means a private clone of http.DefaultTransport.
 	HTTPClient *http.Client
-	// TLSConfig is used for wss:// when HTTPClient is nil, or when its
-	// Transport is an *http.Transport (which is then cloned).
-	TLSConfig *tls.Config
 	// MaxPayload caps one incoming message in bytes: a larger message ends
 	// the connection with reason "transport error". Zero means
 	// DefaultMaxIncoming; negative means no limit.
 	MaxPayload int64
-	// DirectRead selects the read mode without a reader goroutine: Read
-	// reads the next frame from the network itself, on the caller's
-	// goroutine, and answers pings and notices the end of the connection on
-	// the way. An idle connection then runs no goroutine at all, and a
-	// message reaches the consumer without a hand-off. The consumer must
-	// keep calling Read: pings are only answered from within Read, so one
-	// that stops reading for longer than the server's pingTimeout is
-	// dropped by the server (the client's own heartbeat deadline is a
-	// timer and fires whether or not Read is running). See Conn.Read for how
-	// a ctx behaves in this mode.
-	DirectRead bool
-}
-
-// Conn is a client Engine.IO connection over WebSocket. Its methods are safe
-// for concurrent use, except Read, which must be called from one goroutine
-// at a time.
-//
-// The connection answers every server ping, from its reader goroutine or,
-// with DialOptions.DirectRead, from within Read; the pong is written by the
-// inline writer (on a short-lived goroutine if no send is in progress),
-// never by the reader. It never sends a ping of its own. If no ping arrives
-// within pingInterval+pingTimeout of the previous one (or of the
-// handshake), a timer ends the connection with reason ReasonPingTimeout,
-// whether or not anyone is reading; the deadline is also checked, on the
-// wall clock, before every send, since timers can fire late after a
-// suspend.
-type Conn struct {
-	c  *conn
-	hs Handshake
 }
 
 // BuildURL returns the WebSocket URL Dial connects to: the scheme and host of
 // rawURL (http becomes ws, https becomes wss), the endpoint path, and the
-// query string with EIO=4 and transport=websocket. The path of rawURL is
+// query string of rawURL with EIO=4 and transport=websocket. The path of rawURL is
 // ignored (in Socket.IO it names the namespace).
 func BuildURL(rawURL string, opts DialOptions) (string, error) {
 	u, err := url.Parse(rawURL)
@@ -103,9 +67,6 @@ func BuildURL(rawURL string, opts DialOptions) (string, error) {
 	}
 	u.Path, u.RawPath = p, ""
 	q := u.Query()
-	for k, vs := range opts.Query {
-		q[k] = append([]string(nil), vs...)
-	}
 	q.Set("EIO", "4")
 	q.Set("transport", "websocket")
 	u.RawQuery = q.Encode()
@@ -115,26 +76,15 @@ func BuildURL(rawURL string, opts DialOptions) (string, error) {
 
 func httpClientFor(opts DialOptions) (client *http.Client, cleanup func()) {
 	if opts.HTTPClient != nil {
-		tr, ok := opts.HTTPClient.Transport.(*http.Transport)
-		if opts.TLSConfig == nil || !ok {
-			return opts.HTTPClient, func() {}
-		}
-		tr = tr.Clone()
-		tr.TLSClientConfig = opts.TLSConfig.Clone()
-		hc := *opts.HTTPClient
-		hc.Transport = tr
-		return &hc, tr.CloseIdleConnections
+		return opts.HTTPClient, func() {}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if opts.TLSConfig != nil {
-		tr.TLSClientConfig = opts.TLSConfig.Clone()
-	}
 	return &http.Client{Transport: tr}, tr.CloseIdleConnections
 }
 
 // countingTransport gives the WebSocket a byte stream that counts what it
 // hands to the network, so that a failed write can tell whether any byte of
-// a message left (see conn.writeOut). It wraps the 101 response's body, the
+// a message left (see frameConn.writeOut). It wraps the 101 response's body, the
 // stream coder/websocket reads and writes, whatever the RoundTripper.
 type countingTransport struct {
 	base   http.RoundTripper
@@ -236,40 +186,29 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (*Conn, error) {
 		_ = ws.CloseNow()
 		return nil, err
 	}
+	hs.PingInterval = min(hs.PingInterval, MaxPingInterval)
+	hs.PingTimeout = min(hs.PingTimeout, MaxPingTimeout)
 	ws.SetReadLimit(limit)
 
-	c := newConn(ws, roleClient, opts.DirectRead)
-	c.out = ct.stream
-	c.pingInterval, c.pingTimeout = hs.PingInterval, hs.PingTimeout
-	c.peerMaxPayload = hs.MaxPayload
-	c.lastPing = time.Now().Round(0)
-	c.mu.Lock() // terminate reads pingTimer under mu, on the timer's goroutine
-	c.pingTimer = time.AfterFunc(hs.PingInterval+hs.PingTimeout, func() {
-		c.terminate(ReasonPingTimeout, nil, false)
-	})
-	c.mu.Unlock()
-	c.start(false)
-	return &Conn{c: c, hs: hs}, nil
+	return newConn(ws, ct.stream, hs), nil
 }
 
-// Handshake returns the content of the server's open packet.
+// Handshake returns the content of the server's open packet, its heartbeat
+// figures clamped to MaxPingInterval and MaxPingTimeout.
 func (c *Conn) Handshake() Handshake { return c.hs }
 
-// Read returns the next incoming message, in arrival order. Messages that
-// arrived before the connection ended are still returned; after them Read
-// returns the *CloseError (matching ErrClosed). If ctx ends first, Read
-// returns ctx.Err() and the connection is unaffected. Read must not be called
+// Read returns the next incoming message, in arrival order, reading from
+// the network itself (see Conn). After the connection ended it returns the
+// *CloseError (matching ErrClosed): Close, or the end of the connection for
+// any other reason (ping timeout included), makes a pending Read return it.
+// A ctx that can end is watched for the call (at the cost of a
+// registration per call; pass context.Background() for none), and if it
+// ends while Read waits for the network the connection is dropped with
+// reason ReasonForcedClose, since a read cannot be abandoned halfway
+// through a frame; Read then returns ctx.Err(). A ctx that has already
+// ended leaves the connection as it is. Read must not be called
 // concurrently with itself.
-//
-// With DialOptions.DirectRead, Read reads from the network itself: Close, or
-// the end of the connection for any other reason (ping timeout included),
-// makes a pending Read return the *CloseError. A ctx that can end is
-// watched for the call (at the cost of a registration per call; pass
-// context.Background() for none), and if it ends while Read waits for the
-// network the connection is dropped with reason ReasonForcedClose, since a
-// read cannot be abandoned halfway through a frame; Read then returns
-// ctx.Err(). A ctx that has already ended leaves the connection as it is.
-func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx) }
+func (c *Conn) Read(ctx context.Context) (Message, error) { return c.read(ctx) }
 
 // Send writes msgs back to back (no other message of this connection in
 // between) and returns once they were handed to the network. If ctx ends
@@ -279,7 +218,7 @@ func (c *Conn) Read(ctx context.Context) (Message, error) { return c.c.read(ctx)
 // and also ErrNotSent when no byte of them left (see ErrNotSent); a failed
 // write ends the connection. A message larger than the server's maxPayload
 // is refused with ErrPayloadTooLarge.
-func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.send(ctx, nil, msgs) }
+func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.send(ctx, nil, msgs) }
 
 // SendUntil is Send bounded by expire as well as by ctx: a value received
 // from expire (typically a timer's channel) acts as ctx reaching a deadline
@@ -287,31 +226,31 @@ func (c *Conn) Send(ctx context.Context, msgs ...Message) error { return c.c.sen
 // ctx's error. It spares the caller a context per call when a timeout is
 // all it adds. A nil expire never fires.
 func (c *Conn) SendUntil(ctx context.Context, expire <-chan time.Time, msgs ...Message) error {
-	return c.c.send(ctx, expire, msgs)
+	return c.send(ctx, expire, msgs)
 }
 
 // Queue is Send without waiting: it appends msgs to the write queue and
 // returns at once. It fails only if the connection has ended (ErrNotSent) or
 // a message is too large.
-func (c *Conn) Queue(msgs ...Message) error { return c.c.queue(msgs) }
+func (c *Conn) Queue(msgs ...Message) error { return c.queue(msgs) }
 
 // Close ends the connection with reason ReasonForcedClose: queued messages
 // are flushed, the WebSocket close handshake is performed, each step bounded
 // to about a second, and Close returns after the connection's goroutines
 // have exited. It is idempotent and always returns nil.
 func (c *Conn) Close() error {
-	c.c.closeGracefully()
+	c.closeGracefully()
 	return nil
 }
 
-// Done is closed once the connection has ended and its goroutines have
-// exited (with DirectRead: once it has ended and its WebSocket is closed;
-// a pending Read returns at once then, if it has not yet).
-func (c *Conn) Done() <-chan struct{} { return c.c.done }
+// Done is closed once the connection has ended, its WebSocket is closed and
+// its short-lived writers have exited; a pending Read returns at once then,
+// if it has not yet.
+func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns nil while the connection is open, then its *CloseError.
-func (c *Conn) Err() error { return c.c.err() }
+func (c *Conn) Err() error { return c.err() }
 
 // Reason returns the close reason (one of the Reason* constants), or "" while
 // the connection is open.
-func (c *Conn) Reason() string { return c.c.reason() }
+func (c *Conn) Reason() string { return c.reason() }

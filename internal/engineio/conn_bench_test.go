@@ -41,17 +41,10 @@ func benchPairWith(b *testing.B, opts DialOptions) (*Conn, *ServerConn) {
 	return c, sc
 }
 
-// BenchmarkClientRead measures the client's receive path per message: the
-// reader goroutine takes a frame off the WebSocket and queues it, Read hands
-// it over.
+// BenchmarkClientRead measures the client's receive path per message: Read
+// takes the frame off the WebSocket itself.
 func BenchmarkClientRead(b *testing.B) {
 	benchClientRead(b, DialOptions{})
-}
-
-// BenchmarkClientReadDirect is BenchmarkClientRead with DirectRead: Read
-// takes the frame off the WebSocket itself.
-func BenchmarkClientReadDirect(b *testing.B) {
-	benchClientRead(b, DialOptions{DirectRead: true})
 }
 
 func benchClientRead(b *testing.B, opts DialOptions) {

@@ -8,27 +8,29 @@
 //
 // # Threading
 //
-// By default every connection, on either side, runs a reader (a goroutine of
-// its own; on a server, the HTTP handler's goroutine), which reads WebSocket
-// frames, answers or records heartbeats itself and appends message packets
-// to an unbounded in-memory queue. The consumer takes messages with Read, in
-// arrival order. Because the reader never waits for the consumer, a slow
-// consumer delays only itself, never the heartbeat; the cost is memory, so a
-// consumer must keep calling Read.
+// The two sides share the frame code (frame.go: the write queue, framing,
+// reading and classifying frames, termination and the bounded close
+// handshake) and differ in their goroutines.
 //
-// A client dialled with DialOptions.DirectRead has no reader: Read reads the
-// next frame from the network on the consumer's goroutine and handles pings
-// (re-arming the dead-link timer, asking the writer for a pong), close
-// packets and errors inline. This saves a goroutine per connection and a
-// hand-off per message, at the price of answering pings only while the
-// consumer reads. The dead-link timer still ends the connection (and so
-// aborts a pending Read) when pings stop, reading or not.
+// A client connection (conn_client.go) has no goroutine of its own: Read
+// reads the next frame from the network on the consumer's goroutine and
+// handles pings (re-arming the dead-link timer, asking the writer for a
+// pong), close packets and errors inline, so the consumer must keep calling
+// Read. The dead-link timer ends the connection (and so aborts a pending
+// Read) when pings stop, reading or not. Outgoing groups are written by
+// whichever sender finds the write queue idle (a pong or a Queue call on a
+// short-lived goroutine).
 //
-// Outgoing message groups (and pings or pongs) are written in order from a
-// write queue: on a server by a writer goroutine, which also runs the
-// heartbeat; on a client by whichever sender finds the queue idle (a pong or
-// a Queue call on a short-lived goroutine). The goroutines end when the
-// connection ends; Done is closed after they have.
+// A server connection (conn_server.go) runs a reader on the HTTP handler's
+// goroutine, which records pongs and appends message packets to an
+// unbounded in-memory queue that Read takes from (a slow consumer delays
+// only itself, never the heartbeat), and a writer goroutine, which writes
+// the queue in order and runs the heartbeat.
+//
+// The goroutines end when the connection ends; Done is closed after they
+// have. A graceful Close waits about a second for each of its steps
+// (draining the queue, the peer's close frame), then cuts the network
+// connection: a peer that stopped answering (a black hole) cannot hold it.
 package engineio
 
 import (
@@ -71,6 +73,16 @@ const (
 	DefaultMaxPayload   = 1_000_000
 	// DefaultPath is the Socket.IO endpoint path.
 	DefaultPath = "/socket.io/"
+)
+
+// Heartbeat figures a client accepts from an open packet. A larger
+// pingInterval or pingTimeout is clamped to these, so that a server
+// announcing an absurd heartbeat cannot leave a dead connection unnoticed
+// for longer than MaxPingInterval+MaxPingTimeout (2 minutes); the reference
+// server's defaults are 25 s and 20 s.
+const (
+	MaxPingInterval = time.Minute
+	MaxPingTimeout  = time.Minute
 )
 
 // ErrClosed is matched (errors.Is) by every error that reports a connection

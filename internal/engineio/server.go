@@ -1,10 +1,12 @@
 package engineio
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -43,11 +45,6 @@ type ServerOptions struct {
 	// WriteTimeout bounds one write; a peer that does not take the bytes in
 	// time is dropped. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// OriginPatterns and InsecureSkipVerify are passed to websocket.Accept
-	// (cross-origin browser clients). Requests without an Origin header are
-	// always accepted.
-	OriginPatterns     []string
-	InsecureSkipVerify bool
 	// OnConnection is called for every new connection, after the open packet
 	// was sent and before any message is read, from the HTTP handler
 	// goroutine. It must return quickly: start a goroutine that calls Read.
@@ -149,20 +146,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		OriginPatterns:     s.opts.OriginPatterns,
-		InsecureSkipVerify: s.opts.InsecureSkipVerify,
-	})
+	hw := &hijackWatcher{ResponseWriter: w}
+	// Cross-origin requests (from a browser page of another origin) are
+	// refused; requests without an Origin header are accepted.
+	ws, err := websocket.Accept(hw, r, nil)
 	if err != nil {
 		return // Accept wrote the response
 	}
 	ws.SetReadLimit(s.opts.MaxPayload)
 
-	sc := &ServerConn{id: newID(), req: r, c: newConn(ws, roleServer, false), srv: s}
-	c := sc.c
-	c.pingInterval, c.pingTimeout = s.opts.PingInterval, s.opts.PingTimeout
-	c.wqLimit = s.opts.WriteQueueLimit
-	c.writeTimeout = s.opts.WriteTimeout
+	sc := newServerConn(ws, hw.conn, newID(), r, s)
 
 	hs, _ := json.Marshal(Handshake{
 		SID:          sc.id,
@@ -185,21 +178,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.CloseNow()
 		return
 	}
-	c.paused.Store(s.paused)
+	sc.paused.Store(s.paused)
 	s.conns[sc] = struct{}{}
 	s.mu.Unlock()
-	c.onEnd = func() {
+	sc.onEnd = func() {
 		s.mu.Lock()
 		delete(s.conns, sc)
 		s.mu.Unlock()
 	}
 
-	c.start(true)
+	sc.start()
 	if s.opts.OnConnection != nil {
 		s.opts.OnConnection(sc)
 	}
-	c.readLoop()
-	<-c.done
+	sc.readLoop() // on the HTTP handler's goroutine
+	<-sc.done
+}
+
+// hijackWatcher keeps the network connection websocket.Accept hijacks, so
+// that a graceful close can cut it when the peer never answers.
+type hijackWatcher struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = nc
+	return nc, brw, err
 }
 
 // Conns returns the live connections.
@@ -265,62 +272,3 @@ func (s *Server) Close() {
 	wg.Wait()
 	s.wg.Wait()
 }
-
-// ServerConn is one client connection on a Server. Its methods are safe for
-// concurrent use, except Read, which must be called from one goroutine at a
-// time.
-type ServerConn struct {
-	id  string
-	req *http.Request
-	c   *conn
-	srv *Server
-}
-
-// ID returns the Engine.IO session id.
-func (sc *ServerConn) ID() string { return sc.id }
-
-// Request returns the handshake request (headers, query, remote address).
-// Its context and body must not be used.
-func (sc *ServerConn) Request() *http.Request { return sc.req }
-
-// Read returns the next incoming message in arrival order; see Conn.Read.
-func (sc *ServerConn) Read(ctx context.Context) (Message, error) { return sc.c.read(ctx) }
-
-// Send queues msgs to be written back to back and returns at once. If the
-// peer is so slow that WriteQueueLimit groups are already waiting, the
-// connection is dropped (reason "transport error", cause ErrWriteQueueFull).
-// After the connection ended it returns an error matching ErrNotSent.
-func (sc *ServerConn) Send(msgs ...Message) error { return sc.c.queue(msgs) }
-
-// Close flushes queued messages and closes the connection with a WebSocket
-// close handshake (reason "forced close"); it waits for the connection's
-// goroutines. Idempotent; always returns nil.
-func (sc *ServerConn) Close() error {
-	sc.c.closeGracefully()
-	return nil
-}
-
-// Drop closes the TCP connection at once, without a close handshake (a
-// simulated network failure), and waits for the connection's goroutines.
-func (sc *ServerConn) Drop() { sc.c.drop(ReasonForcedClose) }
-
-// PauseHeartbeat stops pings (and the pong deadline) on this connection.
-func (sc *ServerConn) PauseHeartbeat() { sc.setPaused(true) }
-
-// ResumeHeartbeat restarts pings on this connection one PingInterval later.
-func (sc *ServerConn) ResumeHeartbeat() { sc.setPaused(false) }
-
-func (sc *ServerConn) setPaused(p bool) {
-	if sc.c.paused.Swap(p) != p {
-		notify(sc.c.hbChange)
-	}
-}
-
-// Done is closed once the connection has ended and its goroutines exited.
-func (sc *ServerConn) Done() <-chan struct{} { return sc.c.done }
-
-// Err returns nil while the connection is open, then its *CloseError.
-func (sc *ServerConn) Err() error { return sc.c.err() }
-
-// Reason returns the close reason, or "" while open.
-func (sc *ServerConn) Reason() string { return sc.c.reason() }

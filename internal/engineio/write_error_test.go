@@ -82,9 +82,9 @@ func TestSendQueuedBehindAFailedWriteIsNotSent(t *testing.T) {
 	go func() { second <- c.Send(context.Background(), TextMessage("second")) }()
 	for queued := 0; queued == 0; {
 		time.Sleep(time.Millisecond)
-		c.c.mu.Lock()
-		queued = c.c.wq.len()
-		c.c.mu.Unlock()
+		c.mu.Lock()
+		queued = c.wq.len()
+		c.mu.Unlock()
 	}
 	fc.Release(netfault.Half)
 	if err := <-first; err == nil || errors.Is(err, ErrNotSent) || !errors.Is(err, ErrClosed) {

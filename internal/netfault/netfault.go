@@ -1,7 +1,9 @@
-// Package netfault breaks a client's network writes on demand, for tests of
-// what a failed write did or did not hand to the network: the peer vanished
-// and the writer finds out before the reader does. It is test support:
-// only tests import it.
+// Package netfault injects network faults, for tests: Conn and Dialer
+// break a client's writes on demand (what a failed write did or did not
+// hand to the network), and Proxy is a loopback TCP proxy that cuts
+// connections by FIN, RST, mid-frame or black hole (a connection that
+// stops forwarding without closing). It is test support: only tests
+// import it.
 package netfault
 
 import (

@@ -2,61 +2,52 @@ package socketio
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/symbia-labs/messaging-go/internal/backoff"
 	"github.com/symbia-labs/messaging-go/internal/engineio"
-	"github.com/symbia-labs/messaging-go/internal/goid"
 )
 
 // DefaultConnectTimeout bounds the transport handshake and the namespace
 // CONNECT reply of each attempt (the reference client's timeout is 20 s).
 const DefaultConnectTimeout = 20 * time.Second
 
-// ClientOptions configures a Client. The zero value is usable: namespace
-// "/", no auth, no reconnection.
+// clientNamespace is the namespace a Client joins: the service serves the
+// main namespace only.
+const clientNamespace = "/"
+
+// ClientOptions configures a Client. The zero value is usable: no auth, no
+// reconnection.
 //
 // # Hooks
 //
 // Every On* hook is called from the client's read goroutine, one at a time,
-// in the order the underlying events happened. A hook MUST NOT block: the
-// read goroutine also reads the network, delivers acks, answers the
-// server's pings and notices disconnections (a hook blocked for longer than
-// the server's pingTimeout gets the connection dropped), so the upper layer
-// should hand the work to a queue of its own. From a hook, Emit works
-// while connected, Close and Connect return without waiting, and calls that
-// would have to wait for the read goroutine itself (EmitWithAck, Emit while
-// disconnected) return ErrWouldDeadlock. A panicking hook is recovered and
-// logged.
+// in the order the underlying events happened. A hook MUST NOT block and
+// must not call the Client's methods: the read goroutine also reads the
+// network, delivers acks, answers the server's pings and notices
+// disconnections (a hook blocked for longer than the server's pingTimeout
+// gets the connection dropped), and Close, Connect or an emit waiting for
+// the connection would wait for the very goroutine running the hook. The
+// upper layer hands the work to a queue of its own. A panicking hook is
+// recovered and logged.
 type ClientOptions struct {
-	// Namespace to join, "/" when empty.
-	Namespace string
 	// Path is the Engine.IO endpoint path, "/socket.io/" when empty.
 	Path string
-	// Query holds extra query parameters for the handshake.
-	Query url.Values
 	// Header is sent with every handshake request.
 	Header http.Header
-	// HeaderFunc, if set, is called before every handshake; its headers are
-	// added to (and override) Header. Use it for credentials that change.
-	HeaderFunc func(ctx context.Context) (http.Header, error)
 	// Auth, if set, is called before every namespace CONNECT (first connect
 	// and each reconnection), so a refreshed token is always used. The value
 	// must encode to a JSON object; nil means no auth payload.
 	Auth func(ctx context.Context) (any, error)
-	// HTTPClient and TLSConfig are passed to the transport (engineio).
+	// HTTPClient performs the transport's handshake (see
+	// engineio.DialOptions).
 	HTTPClient *http.Client
-	TLSConfig  *tls.Config
 	// MaxPayload caps one incoming message (see engineio.DialOptions).
 	MaxPayload int64
 	// Reconnection turns on automatic reconnection after a lost connection
@@ -71,9 +62,6 @@ type ClientOptions struct {
 	// ConnectTimeout bounds each attempt: transport handshake plus the
 	// namespace CONNECT reply. Zero means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// MaxAttachments limits attachments per incoming packet; zero means
-	// DefaultMaxAttachments.
-	MaxAttachments int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 
@@ -81,10 +69,6 @@ type ClientOptions struct {
 	// arguments as base64 JSON strings). Events that arrive before the
 	// CONNECT reply are delivered just before OnConnect.
 	OnEvent func(event string, args []json.RawMessage)
-	// OnEventWithAck, if set, receives instead of OnEvent the events for
-	// which the server asked for an ack. ack sends the answer (at most once;
-	// later calls are ignored); it never blocks.
-	OnEventWithAck func(event string, args []json.RawMessage, ack func(args ...any) error)
 	// OnConnect is called on every (re)connection, once the namespace
 	// CONNECT reply arrived.
 	OnConnect func()
@@ -100,9 +84,6 @@ type ClientOptions struct {
 	// that the disconnection can be reported with the actual delay; for
 	// later attempts, before waiting.
 	OnReconnectScheduled func(n int, delay time.Duration)
-	// OnReconnect is called when attempt n opened a transport, before the
-	// namespace CONNECT reply (as the reference client does).
-	OnReconnect func(n int)
 	// OnReconnectFailed is called once when ReconnectionAttempts attempts
 	// failed; the client then stops.
 	OnReconnectFailed func(err error)
@@ -126,8 +107,7 @@ const (
 type run struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	initial bool   // no connection established yet in this run
-	gid     uint64 // id of the manager goroutine, for inHook
+	initial bool // no connection established yet in this run
 	prev    chan struct{}
 	done    chan struct{}
 	// The delay of attempt 1, scheduled when the connection was lost.
@@ -135,8 +115,8 @@ type run struct {
 	scheduled bool
 }
 
-// Client is a Socket.IO client for one namespace, with acks and a reconnect
-// manager. All methods are safe for concurrent use.
+// Client is a Socket.IO client of the main namespace, with acks and a
+// reconnect manager. All methods are safe for concurrent use.
 //
 // Goroutines: while connecting or connected, one manager goroutine dials,
 // reads frames from the network itself (the transport runs no reader of
@@ -147,7 +127,6 @@ type run struct {
 type Client struct {
 	url  string
 	opts ClientOptions
-	nsp  string
 	bo   backoff.Backoff
 	log  *slog.Logger
 
@@ -160,18 +139,12 @@ type Client struct {
 	sid      string
 	acks     ackTable
 	runs     sync.WaitGroup
-
-	hookGID atomic.Uint64 // goroutine running a hook, 0 when none
 }
 
 // NewClient returns a client for the server at rawURL (http, https, ws or
-// wss; its path is ignored, use Path and Namespace). It does not connect:
-// call Connect. No goroutine is started before Connect.
+// wss; its path is ignored, use Path). It does not connect: call Connect.
+// No goroutine is started before Connect.
 func NewClient(rawURL string, opts ClientOptions) *Client {
-	nsp := opts.Namespace
-	if nsp == "" {
-		nsp = "/"
-	}
 	bo := opts.Backoff
 	if bo.Min == 0 && bo.Max == 0 && bo.Factor == 0 && bo.Jitter == 0 && bo.Rand == nil {
 		bo = backoff.Default()
@@ -186,9 +159,8 @@ func NewClient(rawURL string, opts ClientOptions) *Client {
 	return &Client{
 		url:     rawURL,
 		opts:    opts,
-		nsp:     nsp,
 		bo:      bo,
-		log:     log.With("component", "socketio", "namespace", nsp),
+		log:     log.With("component", "socketio"),
 		changed: make(chan struct{}),
 	}
 }
@@ -200,18 +172,8 @@ func (c *Client) setState(s clientState, err error) {
 	c.changed = make(chan struct{})
 }
 
-// inHook reports whether the caller is a hook running on the manager
-// goroutine.
-func (c *Client) inHook() bool {
-	g := c.hookGID.Load()
-	return g != 0 && g == goid.Get()
-}
-
-// hook runs fn as a hook on r's manager goroutine: recovers panics and
-// marks the goroutine so that calls from the hook do not wait for it.
-func (c *Client) hook(r *run, name string, fn func()) {
-	c.hookGID.Store(r.gid)
-	defer c.hookGID.Store(0)
+// hook runs fn as a hook on the manager goroutine, recovering a panic.
+func (c *Client) hook(name string, fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("socketio: hook panicked", "hook", name, "panic", r)
@@ -227,9 +189,6 @@ func (c *Client) hook(r *run, name string, fn func()) {
 // attempt is then abandoned. With Reconnection on, failures before that are
 // retried with backoff within ctx. If already connected it returns nil; if
 // reconnecting, it waits for the result.
-//
-// Called from a hook, Connect starts connecting and returns nil at once;
-// OnConnect or OnConnectError reports the outcome.
 func (c *Client) Connect(ctx context.Context) error {
 	c.mu.Lock()
 	switch c.state {
@@ -240,7 +199,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	case stateIdle, stateStopped:
-		if err := ctx.Err(); err != nil && !c.inHook() {
+		if err := ctx.Err(); err != nil {
 			// Abandoned before it starts: a run started now could connect
 			// before this call noticed ctx, leaving the client connected
 			// although Connect failed.
@@ -253,9 +212,6 @@ func (c *Client) Connect(ctx context.Context) error {
 	r := c.cur
 	ch := c.changed
 	c.mu.Unlock()
-	if c.inHook() {
-		return nil
-	}
 	for {
 		select {
 		case <-ch:
@@ -303,8 +259,7 @@ func (c *Client) startRun() {
 // Close disconnects (reason "io client disconnect": the server is told with
 // a DISCONNECT packet when connected), fails pending acks and waiting emits
 // with ErrClosed, and returns after every goroutine of the client has
-// exited (unless called from a hook, which cannot wait for its own
-// goroutine). It is idempotent and returns nil.
+// exited. It is idempotent and returns nil.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.state != stateClosed {
@@ -315,9 +270,7 @@ func (c *Client) Close() error {
 		}
 	}
 	c.mu.Unlock()
-	if !c.inHook() {
-		c.runs.Wait()
-	}
+	c.runs.Wait()
 	return nil
 }
 
@@ -343,7 +296,6 @@ func (c *Client) ID() string {
 // have noticed yet; nil for none). A value from expire (nil: never) ends the
 // wait with an *ackTimeoutError.
 func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn, expire <-chan time.Time) (*engineio.Conn, error) {
-	hooked := false
 	for {
 		c.mu.Lock()
 		st, err, conn, ch := c.state, c.stateErr, c.conn, c.changed
@@ -360,12 +312,6 @@ func (c *Client) waitConnected(ctx context.Context, dead *engineio.Conn, expire 
 				return nil, ErrStopped
 			}
 			return nil, fmt.Errorf("%w: %w", ErrStopped, err)
-		}
-		if !hooked {
-			if c.inHook() {
-				return nil, ErrWouldDeadlock
-			}
-			hooked = true
 		}
 		select {
 		case <-ch:
@@ -394,7 +340,7 @@ func (c *Client) Emit(ctx context.Context, event string, args ...any) error {
 	if err := checkEvent(event); err != nil {
 		return err
 	}
-	p, err := EventPacket(c.nsp, nil, event, args...)
+	p, err := EventPacket(clientNamespace, nil, event, args...)
 	if err != nil {
 		return err
 	}
@@ -455,10 +401,7 @@ func (c *Client) emitWithAck(ctx context.Context, timeout time.Duration, event s
 	if err := checkEvent(event); err != nil {
 		return nil, err
 	}
-	if c.inHook() {
-		return nil, notSent(ctx, ErrWouldDeadlock)
-	}
-	proto, err := EventPacket(c.nsp, nil, event, args...)
+	proto, err := EventPacket(clientNamespace, nil, event, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -508,7 +451,7 @@ func (c *Client) emitWithAck(ctx context.Context, timeout time.Duration, event s
 		id, ch := c.acks.add()
 		c.mu.Unlock()
 
-		p := &Packet{Type: PacketEvent, Namespace: c.nsp, ID: &id, Data: data, Attachments: att}
+		p := &Packet{Type: PacketEvent, Namespace: clientNamespace, ID: &id, Data: data, Attachments: att}
 		msgs, err := p.Encode()
 		if err == nil {
 			err = conn.SendUntil(ctx, expire, msgs...)
@@ -569,18 +512,18 @@ func (c *Client) manage(r *run) {
 	defer c.runs.Done()
 	defer close(r.done)
 	defer r.cancel()
-	r.gid = goid.Get()
 	if r.prev != nil {
 		<-r.prev // hooks of the previous run are over
 	}
 	attempt := 0
+	failures := 0 // attempts failed in a row since the last connection (or Connect)
 	var lastErr error
 	for r.ctx.Err() == nil {
 		if attempt > 0 {
 			if max := c.opts.ReconnectionAttempts; max > 0 && attempt > max {
-				err := fmt.Errorf("%w after %d attempts: %w", ErrReconnectFailed, max, lastErr)
+				err := &ReconnectFailedError{Attempts: failures, Err: lastErr}
 				if c.stop(r, err) {
-					c.hook(r, "OnReconnectFailed", func() { callErr(c.opts.OnReconnectFailed, err) })
+					c.hook("OnReconnectFailed", func() { callErr(c.opts.OnReconnectFailed, err) })
 				}
 				return
 			}
@@ -593,18 +536,20 @@ func (c *Client) manage(r *run) {
 			if backoff.Sleep(r.ctx, d) != nil {
 				return
 			}
-			c.hook(r, "OnReconnectAttempt", func() { callInt(c.opts.OnReconnectAttempt, attempt) })
+			c.hook("OnReconnectAttempt", func() { callInt(c.opts.OnReconnectAttempt, attempt) })
 		}
-		out, err := c.session(r, attempt)
+		out, err := c.session(r)
 		switch out {
 		case outStop:
 			return
 		case outFailed:
 			lastErr = err
 			attempt++
+			failures++
 		case outLost:
 			lastErr = err
 			attempt = 1
+			failures = 0
 		}
 		if !c.opts.Reconnection {
 			c.stop(r, lastErr)
@@ -617,7 +562,7 @@ func (c *Client) manage(r *run) {
 func (c *Client) schedule(r *run, n int) time.Duration {
 	d := c.bo.Duration(n - 1)
 	if f := c.opts.OnReconnectScheduled; f != nil {
-		c.hook(r, "OnReconnectScheduled", func() { f(n, d) })
+		c.hook("OnReconnectScheduled", func() { f(n, d) })
 	}
 	return d
 }
@@ -654,37 +599,24 @@ func (c *Client) stop(r *run, err error) bool {
 
 func (c *Client) connectError(r *run, err error) {
 	c.log.Debug("socketio: connect error", "err", err)
-	c.hook(r, "OnConnectError", func() { callErr(c.opts.OnConnectError, err) })
+	c.hook("OnConnectError", func() { callErr(c.opts.OnConnectError, err) })
 }
 
-func (c *Client) dialOptions(ctx context.Context) (engineio.DialOptions, error) {
-	h := c.opts.Header.Clone()
-	if c.opts.HeaderFunc != nil {
-		extra, err := c.opts.HeaderFunc(ctx)
-		if err != nil {
-			return engineio.DialOptions{}, fmt.Errorf("socketio: header callback: %w", err)
-		}
-		if h == nil {
-			h = http.Header{}
-		}
-		maps.Copy(h, extra)
-	}
+// dialOptions are the transport's options. The manager reads the transport
+// itself (engineio's Read reads the network on the caller's goroutine): one
+// goroutine per connection, and an ack goes from the network to its
+// waiting caller without a hand-off.
+func (c *Client) dialOptions() engineio.DialOptions {
 	return engineio.DialOptions{
 		Path:       c.opts.Path,
-		Query:      c.opts.Query,
-		Header:     h,
+		Header:     c.opts.Header,
 		HTTPClient: c.opts.HTTPClient,
-		TLSConfig:  c.opts.TLSConfig,
 		MaxPayload: c.opts.MaxPayload,
-		// The manager reads the transport itself: one goroutine per
-		// connection, and an ack goes from the network to its waiting
-		// caller without a hand-off.
-		DirectRead: true,
-	}, nil
+	}
 }
 
 func (c *Client) connectPacket(ctx context.Context) ([]engineio.Message, error) {
-	p := &Packet{Type: PacketConnect, Namespace: c.nsp}
+	p := &Packet{Type: PacketConnect, Namespace: clientNamespace}
 	if c.opts.Auth != nil {
 		auth, err := c.opts.Auth(ctx)
 		if err != nil {
@@ -705,7 +637,7 @@ func (c *Client) connectPacket(ctx context.Context) ([]engineio.Message, error) 
 }
 
 // session runs one transport from dial to its end.
-func (c *Client) session(r *run, attempt int) (outcome, error) {
+func (c *Client) session(r *run) (outcome, error) {
 	dctx, cancel := context.WithTimeout(r.ctx, c.opts.ConnectTimeout)
 	defer cancel()
 	failed := func(err error) (outcome, error) {
@@ -718,11 +650,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 		c.connectError(r, err)
 		return outFailed, err
 	}
-	dopts, err := c.dialOptions(dctx)
-	if err != nil {
-		return failed(err)
-	}
-	conn, err := engineio.Dial(dctx, c.url, dopts)
+	conn, err := engineio.Dial(dctx, c.url, c.dialOptions())
 	if err != nil {
 		return failed(err)
 	}
@@ -749,9 +677,6 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			<-closerDone
 		}
 	}()
-	if attempt > 0 {
-		c.hook(r, "OnReconnect", func() { callInt(c.opts.OnReconnect, attempt) })
-	}
 	msgs, err := c.connectPacket(dctx)
 	if err != nil {
 		return failed(err)
@@ -760,7 +685,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 		return failed(err)
 	}
 
-	dec := Decoder{MaxAttachments: c.opts.MaxAttachments}
+	var dec Decoder
 	connected := false
 	var early []*Packet
 	// Until the CONNECT reply, reads are bounded by the attempt's timeout
@@ -798,7 +723,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			}
 			return c.lost(r, ReasonParseError, err)
 		}
-		if p == nil || p.nsp() != c.nsp {
+		if p == nil || p.nsp() != clientNamespace {
 			continue
 		}
 		switch p.Type {
@@ -831,10 +756,10 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 			cancel() // the attempt's timeout is over: let its timer and context go
 			c.log.Debug("socketio: connected", "sid", reply.SID)
 			for _, e := range early {
-				c.dispatch(r, conn, e)
+				c.dispatch(e)
 			}
 			early = nil
-			c.hook(r, "OnConnect", func() {
+			c.hook("OnConnect", func() {
 				if c.opts.OnConnect != nil {
 					c.opts.OnConnect()
 				}
@@ -864,7 +789,7 @@ func (c *Client) session(r *run, attempt int) (outcome, error) {
 				early = append(early, p)
 				continue
 			}
-			c.dispatch(r, conn, p)
+			c.dispatch(p)
 		case PacketAck, PacketBinaryAck:
 			deliverAck(&c.mu, &c.acks, p)
 		}
@@ -896,7 +821,7 @@ func (c *Client) lost(r *run, reason string, err error) (outcome, error) {
 }
 
 func (c *Client) disconnected(r *run, reason string, err error) {
-	c.hook(r, "OnDisconnect", func() {
+	c.hook("OnDisconnect", func() {
 		if c.opts.OnDisconnect != nil {
 			c.opts.OnDisconnect(reason, err)
 		}
@@ -917,38 +842,19 @@ func (c *Client) closeConnected(r *run, conn *engineio.Conn) {
 
 // queueDisconnect queues a DISCONNECT packet for the namespace on conn.
 func (c *Client) queueDisconnect(conn *engineio.Conn) {
-	if p, err := (&Packet{Type: PacketDisconnect, Namespace: c.nsp}).Encode(); err == nil {
+	if p, err := (&Packet{Type: PacketDisconnect, Namespace: clientNamespace}).Encode(); err == nil {
 		_ = conn.Queue(p...)
 	}
 }
 
-func (c *Client) dispatch(r *run, conn *engineio.Conn, p *Packet) {
+// dispatch hands an event to OnEvent. The service never asks the client for
+// an ack, and an ack asked for goes unanswered.
+func (c *Client) dispatch(p *Packet) {
 	name, args, err := p.Event()
 	if err != nil {
 		return // validated by the decoder
 	}
-	if p.ID != nil && c.opts.OnEventWithAck != nil {
-		id := *p.ID
-		var once sync.Once
-		ack := func(args ...any) error {
-			err := errors.New("socketio: ack already sent")
-			once.Do(func() {
-				var ap *Packet
-				ap, err = AckPacket(c.nsp, id, args...)
-				if err != nil {
-					return
-				}
-				var msgs []engineio.Message
-				if msgs, err = ap.Encode(); err == nil {
-					err = conn.Queue(msgs...)
-				}
-			})
-			return err
-		}
-		c.hook(r, "OnEventWithAck", func() { c.opts.OnEventWithAck(name, args, ack) })
-		return
-	}
 	if c.opts.OnEvent != nil {
-		c.hook(r, "OnEvent", func() { c.opts.OnEvent(name, args) })
+		c.hook("OnEvent", func() { c.opts.OnEvent(name, args) })
 	}
 }

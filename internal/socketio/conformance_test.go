@@ -117,25 +117,6 @@ func TestNodeRefusedToken(t *testing.T) {
 	}
 }
 
-func TestNodeNamespaces(t *testing.T) {
-	ns := startNode(t)
-	ctx := ctxT(t, 10*time.Second)
-	c := newTestClient(t, ns.URL, ClientOptions{Namespace: "/admin", Auth: tokenAuth("root")})
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	args, err := c.EmitWithAck(ctx, "whoami")
-	if err != nil || string(args[1]) != `"/admin"` || string(args[0]) != `"root"` {
-		t.Fatalf("whoami on /admin: %s %v", args, err)
-	}
-	bad := newTestClient(t, ns.URL, ClientOptions{Namespace: "/nope"})
-	err = bad.Connect(ctx)
-	var ce *ConnectError
-	if !errors.As(err, &ce) || ce.Message != "Invalid namespace" {
-		t.Fatalf("unknown namespace: %v", err)
-	}
-}
-
 func TestNodeTenThousandAcksInOrder(t *testing.T) {
 	ns := startNode(t)
 	c := newTestClient(t, ns.URL, ClientOptions{})
@@ -319,7 +300,7 @@ func TestNodeRestartReconnects(t *testing.T) {
 	ns := startNode(t)
 	d := newDisconnects()
 	var mu sync.Mutex
-	var attempts, reconnects []int
+	var attempts []int
 	connects := make(chan struct{}, 4)
 	c := newTestClient(t, ns.URL, ClientOptions{
 		Reconnection: true,
@@ -329,11 +310,6 @@ func TestNodeRestartReconnects(t *testing.T) {
 		OnReconnectAttempt: func(n int) {
 			mu.Lock()
 			attempts = append(attempts, n)
-			mu.Unlock()
-		},
-		OnReconnect: func(n int) {
-			mu.Lock()
-			reconnects = append(reconnects, n)
 			mu.Unlock()
 		},
 	})
@@ -383,8 +359,8 @@ func TestNodeRestartReconnects(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(attempts) == 0 || attempts[0] != 1 || len(reconnects) != 1 || reconnects[0] != attempts[len(attempts)-1] {
-		t.Fatalf("attempts %v, reconnects %v", attempts, reconnects)
+	if len(attempts) == 0 || attempts[0] != 1 {
+		t.Fatalf("attempts %v", attempts)
 	}
 }
 
@@ -466,25 +442,6 @@ func TestNodeRoomBroadcast(t *testing.T) {
 		if len(e.args) != 2 || string(e.args[0]) != `"hello"` || string(e.args[1]) != `42` {
 			t.Fatalf("broadcast %s", e.args)
 		}
-	}
-}
-
-func TestNodeServerAsksClient(t *testing.T) {
-	ns := startNode(t)
-	c := newTestClient(t, ns.URL, ClientOptions{
-		OnEventWithAck: func(event string, args []json.RawMessage, ack func(...any) error) {
-			if event == "question" {
-				_ = ack("answer to " + strings.Trim(string(args[0]), `"`))
-			}
-		},
-	})
-	ctx := ctxT(t, 10*time.Second)
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	args, err := c.EmitWithAck(ctx, "ask", "life")
-	if err != nil || string(args[0]) != `"answer to life"` {
-		t.Fatalf("ask: %s %v", args, err)
 	}
 }
 

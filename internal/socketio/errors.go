@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
@@ -35,7 +37,7 @@ var (
 	// when the connection drops (see *DisconnectError).
 	ErrDisconnected = errors.New("socketio: disconnected")
 	// ErrNotSent is matched, besides the error saying why (ctx's error,
-	// ErrClosed, ErrStopped, ErrWouldDeadlock), by an error of Emit or
+	// ErrClosed, ErrStopped), by an error of Emit or
 	// EmitWithAck when the packet provably never left: no byte of it was
 	// handed to the network, so the server cannot have seen it and sending
 	// it again cannot duplicate it. An error that does not match it, apart
@@ -47,8 +49,8 @@ var (
 	// credentials, reconnection gave up or was off, or a Connect call
 	// failed. Call Connect to start again.
 	ErrStopped = errors.New("socketio: not connected and not reconnecting")
-	// ErrReconnectFailed is the error reported after ReconnectionAttempts
-	// attempts failed.
+	// ErrReconnectFailed is matched by the error reported after
+	// ReconnectionAttempts attempts failed (a *ReconnectFailedError).
 	ErrReconnectFailed = errors.New("socketio: reconnection attempts exhausted")
 	// ErrConnectTimeout is reported when the transport or the namespace
 	// CONNECT reply did not arrive within ConnectTimeout.
@@ -60,10 +62,6 @@ var (
 	// context.DeadlineExceeded, as the error of a ctx with that timeout
 	// would.
 	ErrAckTimeout = errors.New("socketio: no ack within the timeout")
-	// ErrWouldDeadlock is returned by a call made from inside a hook that
-	// would have to wait for the read goroutine running that very hook (for
-	// example EmitWithAck, or Emit while disconnected).
-	ErrWouldDeadlock = errors.New("socketio: call from a hook would wait for the hook's own goroutine")
 )
 
 // ConnectError is a CONNECT_ERROR from the server: the namespace refused the
@@ -84,15 +82,21 @@ func (e *ConnectError) Error() string {
 	return "socketio: connection refused: " + e.Message
 }
 
+// MaxConnectErrorText caps what a client keeps of a server's CONNECT_ERROR:
+// a longer message is cut to this many bytes (at a character boundary, with
+// "…" appended), and extra data longer than this is dropped (Data is nil),
+// so that a server cannot make an error of megabytes.
+const MaxConnectErrorText = 1024
+
 // parseConnectError reads a CONNECT_ERROR payload: {"message","data"} or a
-// bare string (legacy).
+// bare string (legacy), within MaxConnectErrorText.
 func parseConnectError(data json.RawMessage) *ConnectError {
 	var s string
 	if firstByte(data) == '"' && json.Unmarshal(data, &s) == nil {
 		if s == "" {
 			s = "connection refused"
 		}
-		return &ConnectError{Message: s}
+		return &ConnectError{Message: capText(s)}
 	}
 	var obj struct {
 		Message string          `json:"message"`
@@ -102,8 +106,48 @@ func parseConnectError(data json.RawMessage) *ConnectError {
 	if obj.Message == "" {
 		obj.Message = "connection refused"
 	}
-	return &ConnectError{Message: obj.Message, Data: obj.Data}
+	if len(obj.Data) > MaxConnectErrorText {
+		obj.Data = nil
+	}
+	return &ConnectError{Message: capText(obj.Message), Data: obj.Data}
 }
+
+// capText cuts s to MaxConnectErrorText bytes at a character boundary.
+func capText(s string) string {
+	if len(s) <= MaxConnectErrorText {
+		return s
+	}
+	n := MaxConnectErrorText
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.Clone(s[:n]) + "…"
+}
+
+// ReconnectFailedError is the error of a client that gave up connecting
+// after ReconnectionAttempts attempts failed in a row. It matches
+// ErrReconnectFailed and unwraps to the last attempt's error, so that
+// errors.Is and errors.As find its cause (a *net.OpError, the Auth
+// callback's error, ...).
+type ReconnectFailedError struct {
+	// Attempts is the number of connection attempts that failed in a row:
+	// the first one and the retries after it for Connect, the
+	// reconnection attempts after a lost connection.
+	Attempts int
+	// Err is the error of the last attempt.
+	Err error
+}
+
+// Error implements error.
+func (e *ReconnectFailedError) Error() string {
+	return fmt.Sprintf("socketio: reconnection attempts exhausted after %d attempts: %v", e.Attempts, e.Err)
+}
+
+// Unwrap returns the last attempt's error.
+func (e *ReconnectFailedError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrReconnectFailed.
+func (e *ReconnectFailedError) Is(target error) bool { return target == ErrReconnectFailed }
 
 // DisconnectError describes a lost connection. It matches ErrDisconnected.
 //

@@ -105,7 +105,7 @@ func FuzzDecodeBinary(f *testing.F) {
 	f.Add(`53-/nsp,5[{"_placeholder":true,"num":2}]`, []byte{1}, []byte{2}, []byte{3}, uint8(0))
 	f.Add(`2["plain"]`, []byte{1}, []byte{2}, []byte{3}, uint8(1))
 	f.Fuzz(func(t *testing.T, header string, a, b, c []byte, textMask uint8) {
-		d := Decoder{MaxAttachments: 3}
+		d := Decoder{maxAttachments: 3}
 		frames := []engineio.Message{engineio.TextMessage(header)}
 		for i, data := range [][]byte{a, b, c} {
 			frames = append(frames, engineio.Message{Binary: textMask&(1<<i) == 0, Data: data})

@@ -238,9 +238,9 @@ func firstByte(b []byte) byte {
 // from their attachments. It is stateful and not safe for concurrent use.
 // The zero value is usable.
 type Decoder struct {
-	// MaxAttachments limits attachments per packet; zero means
-	// DefaultMaxAttachments.
-	MaxAttachments int
+	// maxAttachments limits attachments per packet; zero means
+	// DefaultMaxAttachments (tests set a smaller one).
+	maxAttachments int
 
 	pending *Packet
 	want    int
@@ -274,7 +274,7 @@ func (d *Decoder) Decode(m engineio.Message) (*Packet, error) {
 		d.Reset()
 		return nil, parseErr("got plaintext data when reconstructing a packet")
 	}
-	max := d.MaxAttachments
+	max := d.maxAttachments
 	if max <= 0 {
 		max = DefaultMaxAttachments
 	}

@@ -186,7 +186,7 @@ func TestBinaryProtocolErrors(t *testing.T) {
 			t.Errorf("%s: illegal placeholder accepted", hdr)
 		}
 	}
-	d2 := Decoder{MaxAttachments: 2}
+	d2 := Decoder{maxAttachments: 2}
 	if _, err := d2.Decode(text(`53-["x"]`)); err == nil {
 		t.Error("too many attachments accepted")
 	}

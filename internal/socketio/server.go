@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -43,13 +42,10 @@ func (e *AuthError) Error() string { return e.Message }
 // ServerOptions configures a Server. The zero value is usable: namespace "/"
 // only, every connection accepted.
 type ServerOptions struct {
-	// PingInterval, PingTimeout, MaxPayload, Path and WriteQueueLimit are
-	// passed to the engineio server (see engineio.ServerOptions).
-	PingInterval    time.Duration
-	PingTimeout     time.Duration
-	MaxPayload      int64
-	Path            string
-	WriteQueueLimit int
+	// PingInterval and PingTimeout are passed to the engineio server (see
+	// engineio.ServerOptions); its other settings keep their defaults.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
 	// ConnectTimeout closes a connection that joined no namespace in time.
 	// Zero means DefaultServerConnectTimeout.
 	ConnectTimeout time.Duration
@@ -66,11 +62,6 @@ type ServerOptions struct {
 	// handled: register the socket's handlers here. It runs on the
 	// connection's goroutine.
 	OnConnection func(*ServerSocket)
-	// MaxAttachments limits attachments per incoming packet; zero means
-	// DefaultMaxAttachments.
-	MaxAttachments int
-	// Logger receives debug logs; nil discards them.
-	Logger *slog.Logger
 }
 
 // Server is a Socket.IO server (an http.Handler) for tests and fakes.
@@ -81,7 +72,6 @@ type ServerOptions struct {
 type Server struct {
 	opts ServerOptions
 	eio  *engineio.Server
-	log  *slog.Logger
 
 	mu      sync.Mutex
 	sockets map[*ServerSocket]struct{}
@@ -94,18 +84,11 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = DefaultServerConnectTimeout
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s := &Server{opts: opts, log: log.With("component", "socketio-server"), sockets: make(map[*ServerSocket]struct{})}
+	s := &Server{opts: opts, sockets: make(map[*ServerSocket]struct{})}
 	s.eio = engineio.NewServer(engineio.ServerOptions{
-		PingInterval:    opts.PingInterval,
-		PingTimeout:     opts.PingTimeout,
-		MaxPayload:      opts.MaxPayload,
-		Path:            opts.Path,
-		WriteQueueLimit: opts.WriteQueueLimit,
-		OnConnection:    s.onEngineConn,
+		PingInterval: opts.PingInterval,
+		PingTimeout:  opts.PingTimeout,
+		OnConnection: s.onEngineConn,
 	})
 	return s
 }
@@ -197,7 +180,7 @@ func (s *Server) serveConn(ec *engineio.ServerConn) {
 		}
 	})
 	defer timer.Stop()
-	dec := Decoder{MaxAttachments: s.opts.MaxAttachments}
+	var dec Decoder
 	for {
 		m, err := ec.Read(context.Background())
 		if err != nil {
@@ -216,8 +199,7 @@ func (s *Server) serveConn(ec *engineio.ServerConn) {
 		}
 		p, err := dec.Decode(m)
 		if err != nil {
-			s.log.Debug("socketio: closing connection on parse error", "err", err)
-			ec.Drop()
+			ec.Drop() // a parse error
 			continue
 		}
 		if p == nil {
@@ -510,7 +492,8 @@ func (so *ServerSocket) handleEvent(p *Packet) {
 			once.Do(func() {
 				ap, err := AckPacket(so.nsp, id, args...)
 				if err != nil {
-					so.conn.srv.log.Debug("socketio: cannot encode ack", "err", err)
+					// The handler's own arguments cannot be encoded: no ack
+					// is sent, and the client's call times out.
 					return
 				}
 				_ = so.conn.send(ap)

@@ -29,12 +29,18 @@ func readText(t *testing.T, c *engineio.Conn) string {
 	return string(m.Data)
 }
 
+// expectClosed reads c (a client notices the end of its connection by
+// reading) until the server closes it.
 func expectClosed(t *testing.T, c *engineio.Conn) {
 	t.Helper()
-	select {
-	case <-c.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("server did not close the connection")
+	ctx := ctxT(t, 5*time.Second)
+	for {
+		if _, err := c.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("server did not close the connection")
+			}
+			return
+		}
 	}
 }
 

@@ -12,27 +12,22 @@ import (
 	"github.com/symbia-labs/messaging-go/internal/stacks"
 )
 
-// Tests of the client's DirectRead mode: no reader goroutine, the
-// consumer's Read reads from the network and handles heartbeats inline.
-
-func dialDirect(t *testing.T, url string) *Conn {
-	t.Helper()
-	return dialT(t, url, DialOptions{DirectRead: true})
-}
+// Tests of the client's reading: no reader goroutine, the consumer's Read
+// reads from the network and handles heartbeats inline.
 
 // goroutinesOf returns the stacks of the goroutines with a frame of c's
 // connection in them (its address as the receiver of a conn method), apart
 // from the caller's.
 func goroutinesOf(c *Conn) []string {
 	buf := stacks.All()
-	recv := fmt.Sprintf("(%p", c.c) // as in "engineio.(*conn).readLoop(0xc000123400)"
+	recv := fmt.Sprintf("(%p", c) // as in "engineio.(*frameConn).next(0xc000123400)": frameConn is Conn's first field
 	var out []string
 	for i, g := range strings.Split(string(buf), "\n\n") {
 		if i == 0 {
 			continue // the caller
 		}
 		for _, line := range strings.Split(g, "\n") {
-			if strings.Contains(line, "engineio.(*conn).") && strings.Contains(line, recv) {
+			if strings.Contains(line, "engineio.(*") && strings.Contains(line, recv) {
 				out = append(out, g)
 				break
 			}
@@ -41,25 +36,12 @@ func goroutinesOf(c *Conn) []string {
 	return out
 }
 
-func TestDirectReadHasNoReaderGoroutine(t *testing.T) {
+func TestReadHasNoReaderGoroutine(t *testing.T) {
 	_, hs, conns := testServer(t, ServerOptions{PingInterval: time.Hour, PingTimeout: time.Hour})
-	c := dialT(t, hs.URL, DialOptions{})
-	recvConn(t, conns)
-	// (Polled: a goroutine not yet started shows no arguments.)
-	var g []string
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if g = goroutinesOf(c); len(g) == 1 {
-			break
-		}
-	}
-	if len(g) != 1 || !strings.Contains(g[0], "readLoop") {
-		t.Fatalf("default mode: want the reader goroutine alone, got %d:\n%s", len(g), strings.Join(g, "\n\n"))
-	}
-
-	d := dialDirect(t, hs.URL)
+	d := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
 	if g := goroutinesOf(d); len(g) != 0 {
-		t.Fatalf("direct mode: want no goroutine, got %d:\n%s", len(g), strings.Join(g, "\n\n"))
+		t.Fatalf("want no goroutine, got %d:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 	// It works: a message each way.
 	if err := sc.Send(TextMessage("hi")); err != nil {
@@ -75,23 +57,23 @@ func TestDirectReadHasNoReaderGoroutine(t *testing.T) {
 		t.Fatalf("server Read: %q %v", m.Data, err)
 	}
 	if g := goroutinesOf(d); len(g) != 0 {
-		t.Fatalf("direct mode, after use: want no goroutine, got %d:\n%s", len(g), strings.Join(g, "\n\n"))
+		t.Fatalf("after use: want no goroutine, got %d:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }
 
-func TestDirectReadInOrderWithHeartbeats(t *testing.T) {
+func TestReadInOrderWithHeartbeats(t *testing.T) {
 	// Pings every 5 ms interleave with the messages, and are handled
 	// within Read. The sender waits for each batch to be read, so that the
 	// server's writer is idle (and pings) often. (The pingTimeout is
 	// generous: a loaded machine can delay the server's writer, which
-	// pings only when idle, beyond a short one; TestDirectReadAnswersPings
+	// pings only when idle, beyond a short one; TestReadAnswersPingsWhileWaiting
 	// checks the pongs.)
 	_, hs, conns := testServer(t, ServerOptions{PingInterval: 5 * time.Millisecond, PingTimeout: 2 * time.Second})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
-	c.c.mu.Lock()
-	firstPing := c.c.lastPing
-	c.c.mu.Unlock()
+	c.mu.Lock()
+	firstPing := c.lastPing
+	c.mu.Unlock()
 	const batches, per = 40, 50
 	batchRead := make(chan struct{})
 	go func() {
@@ -136,17 +118,17 @@ func TestDirectReadInOrderWithHeartbeats(t *testing.T) {
 	if c.Err() != nil || sc.Err() != nil {
 		t.Fatalf("unexpected end: %v / %v", c.Err(), sc.Err())
 	}
-	c.c.mu.Lock()
-	lastPing := c.c.lastPing
-	c.c.mu.Unlock()
+	c.mu.Lock()
+	lastPing := c.lastPing
+	c.mu.Unlock()
 	if !lastPing.After(firstPing) {
 		t.Fatal("no ping was seen by Read")
 	}
 }
 
-func TestDirectReadAnswersPingsWhileWaiting(t *testing.T) {
+func TestReadAnswersPingsWhileWaiting(t *testing.T) {
 	_, hs, conns := testServer(t, ServerOptions{PingInterval: 20 * time.Millisecond, PingTimeout: 250 * time.Millisecond})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
 	read := make(chan error, 1)
 	go func() {
@@ -167,9 +149,9 @@ func TestDirectReadAnswersPingsWhileWaiting(t *testing.T) {
 	}
 }
 
-func TestDirectReadPingTimeoutWithBlockedConsumer(t *testing.T) {
+func TestReadPingTimeoutWithBlockedConsumer(t *testing.T) {
 	s, hs, conns := testServer(t, ServerOptions{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	recvConn(t, conns)
 	s.PauseHeartbeats()
 	// Nobody calls Read: the consumer is busy elsewhere. The dead-link
@@ -186,9 +168,9 @@ func TestDirectReadPingTimeoutWithBlockedConsumer(t *testing.T) {
 	}
 }
 
-func TestDirectReadPingTimeoutEndsPendingRead(t *testing.T) {
+func TestReadPingTimeoutEndsPendingRead(t *testing.T) {
 	s, hs, conns := testServer(t, ServerOptions{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	recvConn(t, conns)
 	s.PauseHeartbeats()
 	read := make(chan error, 1)
@@ -208,9 +190,9 @@ func TestDirectReadPingTimeoutEndsPendingRead(t *testing.T) {
 	waitDone(t, c.Done(), time.Second, "client")
 }
 
-func TestDirectReadCloseUnblocksRead(t *testing.T) {
+func TestReadCloseUnblocksRead(t *testing.T) {
 	_, hs, conns := testServer(t, ServerOptions{})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
 	read := make(chan error, 1)
 	go func() {
@@ -246,9 +228,9 @@ func TestDirectReadCloseUnblocksRead(t *testing.T) {
 	}
 }
 
-func TestDirectReadServerClose(t *testing.T) {
+func TestReadServerClose(t *testing.T) {
 	s, hs, conns := testServer(t, ServerOptions{})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
 	for _, m := range []string{"one", "two"} {
 		if err := sc.Send(TextMessage(m)); err != nil {
@@ -282,9 +264,9 @@ func TestDirectReadServerClose(t *testing.T) {
 	waitDone(t, closed, time.Second, "server Close")
 }
 
-func TestDirectReadContext(t *testing.T) {
+func TestReadContext(t *testing.T) {
 	_, hs, conns := testServer(t, ServerOptions{})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	recvConn(t, conns)
 	// A ctx that has already ended is reported without touching anything.
 	ended, cancel := context.WithCancel(context.Background())
@@ -310,25 +292,11 @@ func TestDirectReadContext(t *testing.T) {
 	}
 }
 
-func TestDirectReadIncomingLimit(t *testing.T) {
-	_, hs, conns := testServer(t, ServerOptions{})
-	c := dialT(t, hs.URL, DialOptions{MaxPayload: 64, DirectRead: true})
-	sc := recvConn(t, conns)
-	_ = sc.Send(BinaryMessage(make([]byte, 1000)))
-	if _, err := c.Read(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Read: %v", err)
-	}
-	waitDone(t, c.Done(), 2*time.Second, "client")
-	if c.Reason() != ReasonTransportError {
-		t.Fatalf("reason %q (%v)", c.Reason(), c.Err())
-	}
-}
-
-func TestDirectReadWithConcurrentSends(t *testing.T) {
+func TestReadWithConcurrentSends(t *testing.T) {
 	// Senders and the reader share nothing but the connection: an echo
 	// server answers every message while pings go on.
 	_, hs, conns := testServer(t, ServerOptions{PingInterval: 5 * time.Millisecond, PingTimeout: time.Second})
-	c := dialDirect(t, hs.URL)
+	c := dialT(t, hs.URL, DialOptions{})
 	sc := recvConn(t, conns)
 	go func() {
 		for {
