@@ -164,6 +164,9 @@ func (c *Client) UpdateConversation(ctx context.Context, conversationID string, 
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return nil, c.fail(err)
 	}
+	if err := params.validate(); err != nil {
+		return nil, c.fail(err)
+	}
 	return call[Conversation](ctx, c, request{method: http.MethodPatch, path: conversationPath(conversationID), body: params, retry: true}, opts)
 }
 
@@ -234,7 +237,7 @@ func (c *Client) LeaveConversation(ctx context.Context, conversationID string, o
 // repeat with the stored message, so the call is retried safely. To resend
 // after SendMessage gave up, set params.ID yourself and reuse it.
 func (c *Client) SendMessage(ctx context.Context, params SendMessageParams, opts ...RequestOption) (*Message, error) {
-	if err := params.validate(); err != nil {
+	if err := params.validateREST(); err != nil {
 		return nil, c.fail(err)
 	}
 	if params.ID == "" {
@@ -400,6 +403,9 @@ func (c *Client) send(ctx context.Context, r request, rc *requestConfig) error {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return fmt.Errorf("messaging: %s %s: encoding the request: %w", r.method, r.path, err)
+		}
+		if len(b) > MaxRESTBodySize {
+			return invalid("params", "encode to %d bytes, more than the service's REST body limit of %d (see MaxRESTBodySize)", len(b), MaxRESTBodySize)
 		}
 		body = b
 	}
