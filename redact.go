@@ -143,7 +143,9 @@ func (c commonConfig) GoString() string {
 }
 
 // Format implements fmt.Formatter so that no verb prints the credentials.
-func (c commonConfig) Format(f fmt.State, verb rune) { formatRedacted(f, verb, c.String(), c.GoString()) }
+func (c commonConfig) Format(f fmt.State, verb rune) {
+	formatRedacted(f, verb, c.String(), c.GoString())
+}
 
 // LogValue implements slog.LogValuer without the credentials.
 func (c commonConfig) LogValue() slog.Value {
@@ -161,7 +163,9 @@ func (c clientConfig) GoString() string {
 }
 
 // Format implements fmt.Formatter so that no verb prints the credentials.
-func (c clientConfig) Format(f fmt.State, verb rune) { formatRedacted(f, verb, c.String(), c.GoString()) }
+func (c clientConfig) Format(f fmt.State, verb rune) {
+	formatRedacted(f, verb, c.String(), c.GoString())
+}
 
 // LogValue implements slog.LogValuer without the credentials.
 func (c clientConfig) LogValue() slog.Value { return c.common.LogValue() }
@@ -178,7 +182,9 @@ func (c socketConfig) GoString() string {
 }
 
 // Format implements fmt.Formatter so that no verb prints the credentials.
-func (c socketConfig) Format(f fmt.State, verb rune) { formatRedacted(f, verb, c.String(), c.GoString()) }
+func (c socketConfig) Format(f fmt.State, verb rune) {
+	formatRedacted(f, verb, c.String(), c.GoString())
+}
 
 // LogValue implements slog.LogValuer without the credentials.
 func (c socketConfig) LogValue() slog.Value { return c.common.LogValue() }
