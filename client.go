@@ -540,7 +540,7 @@ type attemptResult struct {
 type requestTimeoutError struct{ d time.Duration }
 
 func (e requestTimeoutError) Error() string {
-	return fmt.Sprintf("no answer within the request timeout of %v (WithRequestTimeout)", e.d)
+	return fmt.Sprintf("no answer within the request timeout of %v", e.d)
 }
 
 // Is makes it match context.DeadlineExceeded, as net/http's own timeouts do.

@@ -98,7 +98,7 @@ func TestResendWithRecoveredIDStoresOnce(t *testing.T) {
 
 	eater := newAnswerEater(t, srv.Addr())
 	lossy, err := messaging.NewClient(messaging.WithEndpoint("http://"+eater.ln.Addr().String()), messaging.WithToken(token),
-		messaging.WithRequestTimeout(300*time.Millisecond),
+		messaging.WithRequestTimeout(time.Second),
 		messaging.WithRetry(messaging.RetryPolicy{MaxRetries: 1, MinDelay: time.Millisecond}))
 	require.NoError(t, err)
 	defer lossy.Close()

@@ -87,6 +87,18 @@ func (b *blackHole) serve(c net.Conn) {
 	}
 }
 
+// waitRequests waits until n more requests have reached the server.
+func (b *blackHole) waitRequests(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-b.got:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the request never reached the server")
+		}
+	}
+}
+
 func (b *blackHole) url() string { return "http://" + b.ln.Addr().String() }
 
 func (b *blackHole) bodies() [][]byte {
@@ -131,9 +143,9 @@ func TestRequestTimeoutEndsBlackHoles(t *testing.T) {
 
 	_, err = within(t, func() (*Health, error) { return c.Health(context.Background()) })
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorContains(t, err, "WithRequestTimeout")
+	assert.ErrorContains(t, err, "request timeout of 200ms")
 	assert.NotErrorIs(t, err, ErrDeliveryUnknown) // a read, not a send
-	assert.Len(t, bh.got, 2, "both attempts reached the server")
+	bh.waitRequests(t, 2) // both attempts reached the server
 }
 
 // TestRequestTimeoutEndsStalledWrites: a server that stops reading in the
@@ -202,7 +214,9 @@ func TestLostAnswerIsDeliveryUnknown(t *testing.T) {
 	t.Parallel()
 	bh := newBlackHole(t, false)
 	el := &errorLog{}
-	c, err := NewClient(WithEndpoint(bh.url()), WithRequestTimeout(200*time.Millisecond),
+	// Long enough for the request to be written even on a loaded machine:
+	// a request still unwritten when the timeout ends is rightly no doubt.
+	c, err := NewClient(WithEndpoint(bh.url()), WithRequestTimeout(time.Second),
 		WithRetry(RetryPolicy{MaxRetries: 1, MinDelay: time.Millisecond}), WithErrorHandler(el.handle))
 	require.NoError(t, err)
 	defer c.Close()
@@ -219,6 +233,7 @@ func TestLostAnswerIsDeliveryUnknown(t *testing.T) {
 		require.NoError(t, uuid.Validate(du.MessageID))
 		assert.Contains(t, err.Error(), du.MessageID)
 		assert.Contains(t, du.Op, "POST /api/conversations/"+convID+"/messages")
+		bh.waitRequests(t, 2)
 		// Both attempts carried that id.
 		var n int
 		for _, b := range bh.bodies() {
