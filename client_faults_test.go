@@ -145,7 +145,7 @@ func TestRequestTimeoutEndsBlackHoles(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorContains(t, err, "request timeout of 200ms")
 	assert.NotErrorIs(t, err, ErrDeliveryUnknown) // a read, not a send
-	bh.waitRequests(t, 2) // both attempts reached the server
+	bh.waitRequests(t, 2)                         // both attempts reached the server
 }
 
 // TestRequestTimeoutEndsStalledWrites: a server that stops reading in the
