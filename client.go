@@ -566,15 +566,17 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 		defer cancel()
 	}
 	// Whether the request was handed whole to a connection: before that,
-	// the service cannot have acted on it.
+	// the service cannot have acted on it. Only sends need to know.
 	var wrote atomic.Bool
-	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				wrote.Store(true)
-			}
-		},
-	})
+	if r.lossUnknown {
+		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) {
+				if i.Err == nil {
+					wrote.Store(true)
+				}
+			},
+		})
+	}
 	// why names a failure: the attempt's own timeout rather than the
 	// transport's "context deadline exceeded" when that is what ended it.
 	why := func(err error) error {

@@ -108,7 +108,7 @@ func TestResendWithRecoveredIDStoresOnce(t *testing.T) {
 	var du *messaging.DeliveryUnknownError
 	require.ErrorAs(t, err, &du)
 	require.NotEmpty(t, du.MessageID)
-	waitUntil(t, "the lost sends to be processed", func() bool { return srv.Stats().Requests >= 3 && srv.Stats().MessagesStored >= 1 })
+	waitUntil(t, "the lost sends to be processed", func() bool { return srv.Stats().MessagesStored >= 1 })
 
 	m, err := direct.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv.ID, ID: du.MessageID, Content: "hello"})
 	require.NoError(t, err)

@@ -19,13 +19,13 @@ func ExampleDeliveryUnknownError() {
 	ctx := context.Background()
 
 	client, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken(exAliceToken),
-		messaging.WithRequestTimeout(500*time.Millisecond), messaging.WithRetry(messaging.RetryPolicy{MaxRetries: 0}))
+		messaging.WithRequestTimeout(2*time.Second), messaging.WithRetry(messaging.RetryPolicy{MaxRetries: 0}))
 	if err != nil {
 		panic(err)
 	}
 	defer client.Close()
 
-	srv.SetLatency(5 * time.Second) // slower than the request timeout
+	srv.SetLatency(time.Minute) // slower than the request timeout
 	params := messaging.SendMessageParams{ConversationID: conv, Content: "hello"}
 	_, err = client.SendMessage(ctx, params)
 	var du *messaging.DeliveryUnknownError
