@@ -484,7 +484,7 @@ func (c *Client) send(ctx context.Context, r request, rc *requestConfig) error {
 		if cause == nil {
 			cause = err
 		}
-		return &DeliveryUnknownError{Op: r.method + " " + r.path, MessageID: r.messageID, Err: cause}
+		return &DeliveryUnknownError{Op: r.method + " " + r.path, MessageID: r.messageID, Err: cause, noClientID: r.messageID == ""}
 	}
 	for attempt := 0; ; attempt++ {
 		if c.closed.Load() {

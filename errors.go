@@ -81,6 +81,10 @@ type DeliveryUnknownError struct {
 	// Err is the cause: the context's error, the network error, the
 	// request timeout, or the gateway's *APIError.
 	Err error
+
+	// noClientID: the call stores something without a client id
+	// (SendControl, CreateConversation), which the text says.
+	noClientID bool
 }
 
 // Error implements error.
@@ -111,7 +115,7 @@ func (e *DeliveryUnknownError) writeID(b *strings.Builder) {
 		b.WriteString(" (message id ")
 		b.WriteString(e.MessageID)
 		b.WriteString(": sending again with this id stores it at most once)")
-	} else {
+	} else if e.noClientID {
 		b.WriteString(" (no client id: sending again may store it twice)")
 	}
 }
