@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,13 +30,24 @@ import (
 // 2xx is an [*APIError]. When the context ends, the error wraps the
 // context's error. Each failed call is also reported once to the handler of
 // [WithErrorHandler], validation failures and cancellations included.
+//
+// Each attempt is bounded by the request timeout ([WithRequestTimeout],
+// default 30 s), so that no call hangs on a connection that stopped
+// answering. A send whose answer was lost after its request was written
+// fails with a [*DeliveryUnknownError]. Call Close when done with the
+// client to release its connections.
+//
+// A Client must not be copied after first use. Formatting or logging it
+// shows its endpoint, never its credentials.
 type Client struct {
 	cfg     clientConfig // as built; its credentials are the initial ones
 	base    string       // endpoint without a trailing slash
 	backoff backoff.Backoff
 	sleep   func(context.Context, time.Duration) error // backoff.Sleep; tests replace it
 	now     func() time.Time
-	maxBody int64 // cap on a successful answer: maxResponseBody; tests lower it
+	maxBody int64         // cap on a successful answer: maxResponseBody; tests lower it
+	timeout time.Duration // bound of one attempt, 0 for none
+	closed  atomic.Bool
 
 	mu     sync.RWMutex
 	token  string
@@ -44,8 +57,9 @@ type Client struct {
 // NewClient returns a Client configured by opts. Unset options default to
 // the environment (MESSAGING_ENDPOINT, MESSAGING_SERVICE_TOKEN,
 // MESSAGING_API_KEY), then to http://localhost:5005 with no credentials, no
-// logging, http.DefaultClient and [DefaultRetryPolicy]. An invalid option
-// is an error matching ErrInvalidArgument.
+// logging, an HTTP client of the SDK's own (see [WithHTTPClient]),
+// [DefaultRetryPolicy] and [DefaultRequestTimeout]. An invalid option is an
+// error matching ErrInvalidArgument.
 func NewClient(opts ...ClientOption) (*Client, error) {
 	cfg, err := newClientConfig(opts)
 	if err != nil {
@@ -83,6 +97,7 @@ func newClientFromConfig(cfg clientConfig) *Client {
 		sleep:   backoff.Sleep,
 		now:     time.Now,
 		maxBody: maxResponseBody,
+		timeout: cfg.timeout(),
 		token:   cfg.common.token,
 		apiKey:  cfg.common.apiKey,
 	}
@@ -93,7 +108,30 @@ func newClientFromConfig(cfg clientConfig) *Client {
 func (c *Client) commonConfig() commonConfig {
 	cc := c.cfg.common
 	cc.token, cc.apiKey = c.credentials()
+	cc.ownTransport = nil // the client's: only its Close releases it
 	return cc
+}
+
+// Close releases the connections the client keeps open for reuse and makes
+// later calls fail with ErrClosed; a call in progress finishes, and its
+// connection is released when it does. Only the transport the SDK made for
+// itself is closed: a client given with WithHTTPClient stays open, as do
+// the connections of a Socket made with Client.NewSocket. Close is
+// idempotent and always returns nil.
+func (c *Client) Close() error {
+	if c == nil {
+		return nil
+	}
+	c.closed.Store(true)
+	c.releaseIdle()
+	return nil
+}
+
+// releaseIdle closes the idle connections of the SDK's own transport.
+func (c *Client) releaseIdle() {
+	if t := c.cfg.common.ownTransport; t != nil {
+		t.CloseIdleConnections()
+	}
 }
 
 // SetToken replaces the bearer token used by later requests (and by retries
@@ -122,12 +160,17 @@ func (c *Client) credentials() (token, apiKey string) {
 // The result lists the participants. Participants given as bare ids
 // (ParticipantIDs, the JS client's form) are sent as {userId, userType:
 // "user"} objects, the form the service reads. This call is never retried:
-// a repeat could create a second conversation.
+// a repeat could create a second conversation. When its request was written
+// but no answer came (the context ended, the request timed out, the
+// connection failed), the error is a [*DeliveryUnknownError] without a
+// MessageID: the conversation may exist, and the service has no client id
+// by which to recognise a repeat, so look for it (ListConversations) before
+// creating it again. Any other error means nothing was created.
 func (c *Client) CreateConversation(ctx context.Context, params CreateConversationParams, opts ...RequestOption) (*Conversation, error) {
 	if err := params.validate(); err != nil {
 		return nil, c.fail(err)
 	}
-	return call[Conversation](ctx, c, request{method: http.MethodPost, path: "/api/conversations", body: params}, opts)
+	return call[Conversation](ctx, c, request{method: http.MethodPost, path: "/api/conversations", body: params, lossUnknown: true}, opts)
 }
 
 // GetConversation returns a conversation with its participants. The service
@@ -158,10 +201,13 @@ func (c *Client) ListConversations(ctx context.Context, opts ...RequestOption) (
 
 // UpdateConversation changes a conversation's name, description or
 // metadata (owner or admin only). Empty fields are left unchanged; metadata,
-// when set, replaces the stored metadata whole. The result has no
-// participants.
+// when set, replaces the stored metadata whole. Params with nothing to
+// update are refused before any I/O. The result has no participants.
 func (c *Client) UpdateConversation(ctx context.Context, conversationID string, params UpdateConversationParams, opts ...RequestOption) (*Conversation, error) {
 	if err := requireUUID("conversationID", conversationID); err != nil {
+		return nil, c.fail(err)
+	}
+	if err := params.validate(); err != nil {
 		return nil, c.fail(err)
 	}
 	return call[Conversation](ctx, c, request{method: http.MethodPatch, path: conversationPath(conversationID), body: params, retry: true}, opts)
@@ -233,8 +279,16 @@ func (c *Client) LeaveConversation(ctx context.Context, conversationID string, o
 // on every attempt: the service stores a message id once and answers a
 // repeat with the stored message, so the call is retried safely. To resend
 // after SendMessage gave up, set params.ID yourself and reuse it.
+//
+// When the request may have reached the service but no answer came back
+// (the context ended, the last attempt timed out or its connection failed
+// after the request was written), the error is a [*DeliveryUnknownError]
+// matching ErrDeliveryUnknown, whose MessageID is the id the message was
+// sent with (the one the SDK made, if params.ID was empty): the message may
+// or may not be stored, and sending again with params.ID set to it stores
+// it at most once. Any other error means nothing was stored.
 func (c *Client) SendMessage(ctx context.Context, params SendMessageParams, opts ...RequestOption) (*Message, error) {
-	if err := params.validate(); err != nil {
+	if err := params.validateREST(); err != nil {
 		return nil, c.fail(err)
 	}
 	if params.ID == "" {
@@ -245,8 +299,9 @@ func (c *Client) SendMessage(ctx context.Context, params SendMessageParams, opts
 		params.ID = id.String()
 	}
 	path := conversationPath(params.ConversationID, "messages")
+	id := params.ID
 	params.ConversationID = "" // in the path, not the body
-	return call[Message](ctx, c, request{method: http.MethodPost, path: path, body: params, retry: true}, opts)
+	return call[Message](ctx, c, request{method: http.MethodPost, path: path, body: params, retry: true, lossUnknown: true, messageID: id}, opts)
 }
 
 // GetMessages returns one page of a conversation's history. The order
@@ -289,7 +344,11 @@ func (p GetMessagesParams) request(conversationID string) request {
 // event names ("pause") are sent in full ("stream.pause"), the names
 // listeners subscribe to. Sending needs the messaging.interrupt capability
 // (messaging.route for route and handoff). The call is never retried: each
-// attempt would store and broadcast another event.
+// attempt would store and broadcast another event. For the same reason,
+// when its request was written but no answer came, the error is a
+// [*DeliveryUnknownError] without a MessageID (a control event carries no
+// client id): the event may have been stored and broadcast, and sending it
+// again may do so twice. Any other error means nothing was stored.
 func (c *Client) SendControl(ctx context.Context, conversationID string, params ControlParams, opts ...RequestOption) (*Message, error) {
 	if err := requireUUID("conversationID", conversationID); err != nil {
 		return nil, c.fail(err)
@@ -299,7 +358,7 @@ func (c *Client) SendControl(ctx context.Context, conversationID string, params 
 		return nil, c.fail(err)
 	}
 	params.Event = string(name)
-	return call[Message](ctx, c, request{method: http.MethodPost, path: conversationPath(conversationID, "control"), body: params}, opts)
+	return call[Message](ctx, c, request{method: http.MethodPost, path: conversationPath(conversationID, "control"), body: params, lossUnknown: true}, opts)
 }
 
 // Me returns the authenticated principal and its organisations.
@@ -355,6 +414,10 @@ type request struct {
 	body   any  // sent as JSON when not nil
 	retry  bool // safe to repeat
 	out    any  // a 2xx body is decoded into it when not nil
+	// lossUnknown: a failure after the request may have been processed is
+	// a *DeliveryUnknownError (the calls that store something new).
+	lossUnknown bool
+	messageID   string // the client id it stores, for that error
 }
 
 // call makes r and decodes its answer into a new T.
@@ -401,6 +464,9 @@ func (c *Client) send(ctx context.Context, r request, rc *requestConfig) error {
 		if err != nil {
 			return fmt.Errorf("messaging: %s %s: encoding the request: %w", r.method, r.path, err)
 		}
+		if len(b) > MaxRESTBodySize {
+			return invalid("params", "encode to %d bytes, more than the service's REST body limit of %d (see MaxRESTBodySize)", len(b), MaxRESTBodySize)
+		}
 		body = b
 	}
 	maxRetries := 0
@@ -410,21 +476,38 @@ func (c *Client) send(ctx context.Context, r request, rc *requestConfig) error {
 			maxRetries = rc.maxRetries
 		}
 	}
+	unknown := false // some attempt may have been processed, unanswered
+	lost := func(err, cause error) error {
+		if !unknown || !r.lossUnknown {
+			return err
+		}
+		if cause == nil {
+			cause = err
+		}
+		return &DeliveryUnknownError{Op: r.method + " " + r.path, MessageID: r.messageID, Err: cause, noClientID: r.messageID == ""}
+	}
 	for attempt := 0; ; attempt++ {
+		if c.closed.Load() {
+			return lost(fmt.Errorf("messaging: %s %s: %w", r.method, r.path, ErrClosed), ErrClosed)
+		}
 		res := c.attempt(ctx, r, rc, body, attempt)
+		if c.closed.Load() {
+			c.releaseIdle() // the connection this attempt returned to the pool
+		}
+		unknown = unknown || res.maybeProcessed
 		if res.err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return contextError(ctx, r)
+			return lost(contextError(ctx, r), ctx.Err())
 		}
 		if !res.retryable || attempt >= maxRetries {
-			return res.err
+			return lost(res.err, res.cause)
 		}
 		delay := c.backoff.Duration(attempt)
 		if res.hasRetryAfter {
 			if res.retryAfter > c.cfg.retry.MaxRetryAfter {
-				return res.err // the APIError carries RetryAfter
+				return lost(res.err, res.cause) // the APIError carries RetryAfter
 			}
 			delay = res.retryAfter
 		}
@@ -433,7 +516,7 @@ func (c *Client) send(ctx context.Context, r request, rc *requestConfig) error {
 			slog.Int("attempt", attempt+1), slog.Duration("delay", delay),
 			slog.String("error", res.err.Error()))
 		if err := c.sleep(ctx, delay); err != nil {
-			return contextError(ctx, r)
+			return lost(contextError(ctx, r), ctx.Err())
 		}
 	}
 }
@@ -441,10 +524,30 @@ func (c *Client) send(ctx context.Context, r request, rc *requestConfig) error {
 // attemptResult is the outcome of one attempt.
 type attemptResult struct {
 	err           error
+	cause         error // err without the method and path; err when nil
 	retryable     bool
 	retryAfter    time.Duration
 	hasRetryAfter bool
+	// maybeProcessed: the whole request was handed to the connection and
+	// no answer saying what became of it was read, or a gateway answered
+	// that its upstream failed or timed out (502, 504). A request not
+	// written whole cannot have been processed: the service reads the
+	// whole JSON body before acting on it.
+	maybeProcessed bool
 }
+
+// requestTimeoutError is an attempt that outlived the request timeout.
+type requestTimeoutError struct{ d time.Duration }
+
+func (e requestTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within the request timeout of %v", e.d)
+}
+
+// Is makes it match context.DeadlineExceeded, as net/http's own timeouts do.
+func (e requestTimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// Timeout reports true, as for net.Error.
+func (e requestTimeoutError) Timeout() bool { return true }
 
 // attempt sends r once.
 func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body []byte, attempt int) attemptResult {
@@ -456,7 +559,33 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, target, rd)
+	actx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	// Whether the request was handed whole to a connection: before that,
+	// the service cannot have acted on it. Only sends need to know.
+	var wrote atomic.Bool
+	if r.lossUnknown {
+		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) {
+				if i.Err == nil {
+					wrote.Store(true)
+				}
+			},
+		})
+	}
+	// why names a failure: the attempt's own timeout rather than the
+	// transport's "context deadline exceeded" when that is what ended it.
+	why := func(err error) error {
+		if ctx.Err() == nil && actx.Err() != nil {
+			return requestTimeoutError{c.timeout}
+		}
+		return err
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, target, rd)
 	if err != nil {
 		return attemptResult{err: fmt.Errorf("messaging: %s %s: %w", r.method, r.path, unwrapURLError(err))}
 	}
@@ -478,9 +607,10 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 		c.cfg.common.logger.LogAttrs(ctx, slog.LevelDebug, "messaging: request", attrs...)
 	}
 	if err != nil {
-		err = fmt.Errorf("messaging: %s %s: %w", r.method, r.path, unwrapURLError(err))
+		cause := why(unwrapURLError(err))
+		err = fmt.Errorf("messaging: %s %s: %w", r.method, r.path, cause)
 		logAttempt(0, err)
-		return attemptResult{err: err, retryable: true}
+		return attemptResult{err: err, cause: cause, retryable: true, maybeProcessed: wrote.Load()}
 	}
 	defer resp.Body.Close()
 
@@ -489,27 +619,33 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 		e := newAPIError(resp, r.method, r.path)
 		ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 		e.RetryAfter = ra
-		return attemptResult{err: e, retryable: retryableStatus(resp.StatusCode), retryAfter: ra, hasRetryAfter: ok}
+		gateway := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout
+		return attemptResult{err: e, cause: e, retryable: retryableStatus(resp.StatusCode), retryAfter: ra, hasRetryAfter: ok,
+			maybeProcessed: gateway}
 	}
+	// From here on the service has acted on the request: a failure is an
+	// answer lost, not a request refused.
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		// The connection failed mid-answer: as retryable as a failed dial.
-		err = fmt.Errorf("messaging: %s %s: reading the answer: %w", r.method, r.path, err)
+		cause := why(err)
+		err = fmt.Errorf("messaging: %s %s: reading the answer: %w", r.method, r.path, cause)
 		logAttempt(resp.StatusCode, err)
-		return attemptResult{err: err, retryable: true}
+		return attemptResult{err: err, cause: cause, retryable: true, maybeProcessed: true}
 	}
 	if int64(len(data)) > c.maxBody {
 		err = fmt.Errorf("messaging: %s %s: the answer exceeds %d bytes (ask for smaller pages)", r.method, r.path, c.maxBody)
 		logAttempt(resp.StatusCode, err)
-		return attemptResult{err: err}
+		return attemptResult{err: err, cause: err, maybeProcessed: true}
 	}
 	logAttempt(resp.StatusCode, nil)
 	if r.out == nil {
 		return attemptResult{}
 	}
 	if err := json.Unmarshal(data, r.out); err != nil {
-		return attemptResult{err: fmt.Errorf("messaging: %s %s: decoding the answer (%d %s): %w",
-			r.method, r.path, resp.StatusCode, http.StatusText(resp.StatusCode), err)}
+		err = fmt.Errorf("messaging: %s %s: decoding the answer (%d %s): %w",
+			r.method, r.path, resp.StatusCode, http.StatusText(resp.StatusCode), err)
+		return attemptResult{err: err, cause: err, maybeProcessed: true}
 	}
 	return attemptResult{}
 }

@@ -1469,8 +1469,9 @@ func TestEncodeFailure(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, answer(200, observedUpdated))
 	_, err := h.c.UpdateConversation(context.Background(), convID, UpdateConversationParams{Metadata: map[string]any{"f": func() {}}})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "encoding the request")
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "params.Metadata", ve.Field)
 	assert.Zero(t, h.srv.count())
 }
 

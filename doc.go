@@ -84,6 +84,15 @@
 // {success: false}, this package returns an error. When a context ends, the
 // error wraps the context's error.
 //
+// A REST send whose request may have reached the service but whose answer
+// was lost is a [*DeliveryUnknownError] (matching [ErrDeliveryUnknown]);
+// for SendMessage it carries the message id to resend with, so that the
+// message is stored at most once. Text that is not valid UTF-8, metadata
+// that JSON cannot encode and content larger than the path carries
+// ([MaxRESTBodySize], [MaxSocketPacketSize]) are refused with a
+// [*ValidationError]. Formatting or logging a Client or a Socket never
+// shows its credentials.
+//
 // # Retries and idempotent sends
 //
 // Every message carries an id made by the SDK before the first attempt
@@ -91,6 +100,13 @@
 // client retries a send safely (see [RetryPolicy]) and the socket resends a
 // message whose acknowledgement was lost. Calls that a repeat would
 // duplicate, CreateConversation and SendControl, are never retried.
+//
+// Each REST attempt is bounded by a request timeout ([WithRequestTimeout],
+// [DefaultRequestTimeout] 30 s) whatever the context's deadline, so that a
+// connection that stops answering without closing fails the attempt rather
+// than hanging the call; this covers the requests the SDK makes for itself.
+// The Client uses a transport of its own unless [WithHTTPClient] gives one;
+// [Client.Close] releases its connections.
 //
 // # Concurrency
 //

@@ -39,7 +39,9 @@ var (
 	ErrSlowConsumer = errors.New("messaging: slow consumer, events dropped")
 	// ErrDeliveryUnknown: a send went out but its acknowledgement was lost
 	// (the connection dropped, then the caller's context ended). The message
-	// may or may not be stored; resending with the same id is safe.
+	// may or may not be stored; resending with the same id is safe. On REST
+	// (and on the socket's SendMessage) the error is a *DeliveryUnknownError
+	// that carries the id.
 	ErrDeliveryUnknown = errors.New("messaging: delivery unknown")
 	// ErrNotConnected: a socket call needed the connection while the socket
 	// was neither connected nor trying to connect (before Connect, or after
@@ -54,6 +56,97 @@ var (
 	// could not read (wrong JSON types, missing fields).
 	ErrMalformed = errors.New("messaging: malformed data from the server")
 )
+
+// DeliveryUnknownError is a call that stores something new (a message, a
+// control event, a conversation) whose request may have reached the service
+// but whose answer was lost: the context ended, the request timed out or
+// the connection failed after the request was written, or a gateway
+// answered 502 or 504. What was sent may or may not be stored. It matches
+// ErrDeliveryUnknown, and its cause (errors.Is(err, context.Canceled),
+// errors.As(err, &apiErr), ...) through Unwrap.
+//
+// For a message, MessageID is the id it was sent with, the one the SDK made
+// when params.ID was empty: send again with params.ID set to it and the
+// service stores the message at most once (it answers a repeated id with
+// the stored message). SendControl and CreateConversation carry no client
+// id, so MessageID is empty: the service would store a repeat again, so
+// check the conversation's history (or its list) before sending again.
+type DeliveryUnknownError struct {
+	// Op names the call: "POST /api/conversations/<id>/messages" on REST,
+	// the event (e.g. "message:send") on the socket. It may be empty when
+	// Err already names it.
+	Op string
+	// MessageID is the message's id; empty when the call has none.
+	MessageID string
+	// Err is the cause: the context's error, the network error, the
+	// request timeout, or the gateway's *APIError.
+	Err error
+
+	// noClientID: the call stores something without a client id
+	// (SendControl, CreateConversation), which the text says.
+	noClientID bool
+}
+
+// Error implements error.
+func (e *DeliveryUnknownError) Error() string {
+	var b strings.Builder
+	if e.Op == "" && e.Err != nil && errors.Is(e.Err, ErrDeliveryUnknown) {
+		// A socket error that says it all already: add the id.
+		b.WriteString(e.Err.Error())
+		e.writeID(&b)
+		return b.String()
+	}
+	b.WriteString("messaging: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	b.WriteString("delivery unknown")
+	e.writeID(&b)
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *DeliveryUnknownError) writeID(b *strings.Builder) {
+	if e.MessageID != "" {
+		b.WriteString(" (message id ")
+		b.WriteString(e.MessageID)
+		b.WriteString(": sending again with this id stores it at most once)")
+	} else if e.noClientID {
+		b.WriteString(" (no client id: sending again may store it twice)")
+	}
+}
+
+// Is reports whether target is ErrDeliveryUnknown.
+func (e *DeliveryUnknownError) Is(target error) bool { return target == ErrDeliveryUnknown }
+
+// Unwrap returns the cause.
+func (e *DeliveryUnknownError) Unwrap() error { return e.Err }
+
+// withMessageID gives an error matching ErrDeliveryUnknown the id of the
+// message that was sent, as a *DeliveryUnknownError; other errors are
+// returned as they are. The socket's SendMessage passes its errors through
+// it, so that both paths let the caller recover the id.
+func withMessageID(err error, id string) error {
+	if err == nil || id == "" || !errors.Is(err, ErrDeliveryUnknown) {
+		return err
+	}
+	var du *DeliveryUnknownError
+	if errors.As(err, &du) {
+		if du.MessageID == id {
+			return err
+		}
+		if du == err {
+			c := *du
+			c.MessageID = id
+			return &c
+		}
+	}
+	return &DeliveryUnknownError{MessageID: id, Err: err}
+}
 
 // ConnectError is a socket connection the server refused (a CONNECT_ERROR),
 // typically for want of valid credentials. The socket does not retry after

@@ -3,6 +3,7 @@ package messaging
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,6 +43,11 @@ type commonConfig struct {
 	logger       *slog.Logger
 	httpClient   *http.Client
 	userAgent    string
+	// ownTransport is httpClient's transport when the SDK made it (no
+	// WithHTTPClient): the Client that owns it releases it in Close. A
+	// socket made by Client.NewSocket shares its client's and does not own
+	// it.
+	ownTransport *http.Transport
 }
 
 // discardLogger is the default: it formats nothing, and a logger derived
@@ -52,12 +58,12 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // package defaults.
 func defaultCommon() (commonConfig, error) {
 	c := commonConfig{
-		token:      os.Getenv(EnvToken),
-		apiKey:     os.Getenv(EnvAPIKey),
-		logger:     discardLogger,
-		httpClient: http.DefaultClient,
-		userAgent:  "messaging-go/" + Version,
+		token:     os.Getenv(EnvToken),
+		apiKey:    os.Getenv(EnvAPIKey),
+		logger:    discardLogger,
+		userAgent: "messaging-go/" + Version,
 	}
+	c.httpClient, c.ownTransport = newHTTPClient()
 	ep := os.Getenv(EnvEndpoint)
 	if ep == "" {
 		ep = DefaultEndpoint
@@ -68,6 +74,40 @@ func defaultCommon() (commonConfig, error) {
 	}
 	c.endpoint = u
 	return c, nil
+}
+
+// Settings of the transport the SDK makes for itself. The dial and TLS
+// handshake bounds are net/http's defaults; the request timeout
+// (WithRequestTimeout) bounds each whole request on top of them.
+const (
+	transportDialTimeout   = 30 * time.Second
+	transportKeepAlive     = 30 * time.Second
+	transportTLSTimeout    = 10 * time.Second
+	transportIdleTimeout   = 90 * time.Second
+	transportIdlePerHost   = 16 // net/http's default of 2 reconnects under concurrent sends
+	transportMaxIdleConns  = 100
+	transportExpectTimeout = time.Second
+)
+
+// newHTTPClient makes the SDK's own HTTP client: a clone of
+// http.DefaultTransport with the settings above, so that Close can release
+// its connections without touching anyone else's. A program that replaced
+// http.DefaultTransport with something other than an *http.Transport (a
+// mock, an instrumented RoundTripper) keeps getting it through
+// http.DefaultClient, which the SDK then does not own.
+func newHTTPClient() (*http.Client, *http.Transport) {
+	dt, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultClient, nil
+	}
+	t := dt.Clone()
+	t.DialContext = (&net.Dialer{Timeout: transportDialTimeout, KeepAlive: transportKeepAlive}).DialContext
+	t.TLSHandshakeTimeout = transportTLSTimeout
+	t.IdleConnTimeout = transportIdleTimeout
+	t.MaxIdleConns = transportMaxIdleConns
+	t.MaxIdleConnsPerHost = transportIdlePerHost
+	t.ExpectContinueTimeout = transportExpectTimeout
+	return &http.Client{Transport: t}, t
 }
 
 func parseEndpoint(raw string) (*url.URL, error) {
@@ -156,13 +196,18 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithHTTPClient sets the HTTP client used for REST calls and, for the
 // socket, for the WebSocket handshake (its Transport's TLS and dial settings
-// apply). The default is http.DefaultClient.
+// apply). By default the SDK makes its own client, with a transport cloned
+// from http.DefaultTransport, which Client.Close releases. A client given
+// here stays the caller's: Close does not close its connections (call its
+// CloseIdleConnections yourself). Its Timeout, if any, applies besides the
+// SDK's request timeout (WithRequestTimeout).
 func WithHTTPClient(hc *http.Client) Option {
 	return sharedOption(func(c *commonConfig) error {
 		if hc == nil {
 			return invalid("WithHTTPClient", "client is nil")
 		}
 		c.httpClient = hc
+		c.ownTransport = nil
 		return nil
 	})
 }
@@ -179,6 +224,25 @@ func WithUserAgent(ua string) Option {
 type clientConfig struct {
 	common commonConfig
 	retry  RetryPolicy
+	// requestTimeout bounds each attempt: 0 means DefaultRequestTimeout
+	// (so that a config built without options, as the socket builds its
+	// own, gets the default), negative means no bound.
+	requestTimeout time.Duration
+}
+
+// DefaultRequestTimeout bounds each attempt of a REST call unless
+// WithRequestTimeout says otherwise.
+const DefaultRequestTimeout = 30 * time.Second
+
+// timeout is the bound of one attempt, 0 for none.
+func (c *clientConfig) timeout() time.Duration {
+	switch {
+	case c.requestTimeout == 0:
+		return DefaultRequestTimeout
+	case c.requestTimeout < 0:
+		return 0
+	}
+	return c.requestTimeout
 }
 
 // clientOption applies to the Client's own settings only.
@@ -197,6 +261,34 @@ func WithRetry(p RetryPolicy) ClientOption {
 			return err
 		}
 		c.retry = n
+		return nil
+	})
+}
+
+// WithRequestTimeout bounds each attempt of a REST call — connecting,
+// sending the request and reading the whole answer — whatever the call's
+// context says (default [DefaultRequestTimeout], 30 s). It is what ends a
+// request on a connection that stops answering without closing (a "black
+// hole", as a NAT table or load balancer that dropped the connection
+// leaves), even with a context that never ends. An attempt that runs out of
+// time fails with an error matching context.DeadlineExceeded; a call that
+// is safe to repeat is then retried by the RetryPolicy, so a whole call
+// takes at most (MaxRetries+1) timeouts plus the delays between them, or
+// less if its context ends first.
+//
+// d = 0 turns the bound off: attempts then end only with their context,
+// the HTTP client's own Timeout or the connection. A negative d is refused.
+// The socket's history backfill has its own bound (see the socket options).
+func WithRequestTimeout(d time.Duration) ClientOption {
+	return clientOption(func(c *clientConfig) error {
+		switch {
+		case d < 0:
+			return invalid("WithRequestTimeout", "must not be negative, got %v (0 turns the bound off)", d)
+		case d == 0:
+			c.requestTimeout = -1
+		default:
+			c.requestTimeout = d
+		}
 		return nil
 	})
 }
