@@ -442,6 +442,7 @@ func (s *Socket) Close() error {
 	s.mu.Unlock()
 	s.cancelBase()
 	_ = s.sio.Close()
+	_ = s.rest.Close() // the socket's own REST transport, never a caller's
 	s.queue.close()
 	s.connector.Close()
 	s.runs.close()

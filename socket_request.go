@@ -110,7 +110,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 const retryPause = 50 * time.Millisecond
 
 func deliveryUnknown(event string, cause error) error {
-	return fmt.Errorf("messaging: %s: %w: %w", event, ErrDeliveryUnknown, cause)
+	return &DeliveryUnknownError{Op: event, Err: cause}
 }
 
 // reported passes err (if any) to the error handler and returns it.
@@ -149,10 +149,10 @@ func (s *Socket) SendMessage(ctx context.Context, params SendMessageParams) (*Me
 	}
 	body, err := s.request(ctx, EventMessageSend, resendSafe, params)
 	if err != nil {
-		return nil, s.reported(err)
+		return nil, s.reported(withMessageID(err, params.ID))
 	}
 	m, err := body.message(EventMessageSend)
-	return m, s.reported(err)
+	return m, s.reported(withMessageID(err, params.ID))
 }
 
 // EditMessage replaces the content of a message the caller sent and
@@ -165,8 +165,8 @@ func (s *Socket) EditMessage(ctx context.Context, messageID, content string) (*M
 	if err := requireUUID("messageID", messageID); err != nil {
 		return nil, s.reported(err)
 	}
-	if content == "" {
-		return nil, s.reported(invalid("content", "must not be empty"))
+	if err := validateSocketContent("content", content); err != nil {
+		return nil, s.reported(err)
 	}
 	arg := struct {
 		MessageID string `json:"messageId"`
