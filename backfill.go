@@ -206,8 +206,10 @@ func (d *delivery) fetchFailed(r fetchReq, err error) {
 		c.stopRetry = d.host.after(d.cfg.retry.Duration(c.failures), func() { d.retry(c) })
 		c.failures++
 	}
-	d.release(c)
+	// Report first: handlers learn why before newer messages overtake
+	// the missing ones (the order doc.go states).
 	d.host.report(err)
+	d.release(c)
 }
 
 // retry fetches again the gap a failed fetch left, without holding live

@@ -29,16 +29,23 @@ type fakeHost struct {
 	replayed  []string // names of replayed events
 	fetches   []fetchReq
 	errs      []error
-	deaf      bool // no OnMessage handler
+	trail     []string // "deliver" and "report", in call order
+	deaf      bool     // no OnMessage handler
 	leftConvs map[string]bool
 	now       time.Duration
 	timers    []*fakeTimer
 }
 
-func (h *fakeHost) deliver(m *Message)  { h.delivered = append(h.delivered, m.Content) }
+func (h *fakeHost) deliver(m *Message) {
+	h.delivered = append(h.delivered, m.Content)
+	h.trail = append(h.trail, "deliver")
+}
 func (h *fakeHost) replay(ev event)     { h.replayed = append(h.replayed, ev.name) }
 func (h *fakeHost) fetch(r fetchReq)    { h.fetches = append(h.fetches, r) }
-func (h *fakeHost) report(err error)    { h.errs = append(h.errs, err) }
+func (h *fakeHost) report(err error) {
+	h.errs = append(h.errs, err)
+	h.trail = append(h.trail, "report")
+}
 func (h *fakeHost) listening() bool     { return !h.deaf }
 func (h *fakeHost) left(id string) bool { return h.leftConvs[id] }
 func (h *fakeHost) pending() (n int) {
@@ -253,7 +260,9 @@ func TestDelivery_FailedFetchReleasesThenFillsTheGap(t *testing.T) {
 	assert.Empty(t, h.take())
 
 	timeout := fmt.Errorf("no answer within 10s: %w", context.DeadlineExceeded)
+	h.trail = nil
 	d.fetchFailed(r, timeout)
+	assert.Equal(t, []string{"report", "deliver"}, h.trail, "handlers learn of the failure before newer messages overtake the missing ones")
 	assert.Equal(t, strs(5), h.take(), "the held message, at the failure")
 	require.Len(t, h.errs, 1)
 	var be *BackfillError
