@@ -40,8 +40,8 @@ func (h *fakeHost) deliver(m *Message) {
 	h.delivered = append(h.delivered, m.Content)
 	h.trail = append(h.trail, "deliver")
 }
-func (h *fakeHost) replay(ev event)     { h.replayed = append(h.replayed, ev.name) }
-func (h *fakeHost) fetch(r fetchReq)    { h.fetches = append(h.fetches, r) }
+func (h *fakeHost) replay(ev event)  { h.replayed = append(h.replayed, ev.name) }
+func (h *fakeHost) fetch(r fetchReq) { h.fetches = append(h.fetches, r) }
 func (h *fakeHost) report(err error) {
 	h.errs = append(h.errs, err)
 	h.trail = append(h.trail, "report")
