@@ -1,13 +1,17 @@
 // Command runbench is the benchmark harness behind `make bench`.
 //
 // It starts the Node benchmark server (bench/server.js, the official
-// socket.io 4.8 server), then runs the same workloads with three clients,
+// socket.io 4.8 server), then runs the same workloads with five clients,
 // each workload in a fresh process of its own so that CPU time and memory are
 // the client's own:
 //
 //   - go:    the Go SDK's Socket (bench/cmd/goclient)
 //   - js:    the official socket.io-client 4.8 in Node (bench/jsclient.js)
+//   - peer:  the Go Socket.IO client github.com/zishang520/socket.io
+//     clients/socket/v3 (bench/peer, a module of its own)
 //   - floor: bare coder/websocket with pre-encoded frames (bench/cmd/floor)
+//   - rawfloor: the same frames written and read by hand on a bare net.Conn,
+//     no WebSocket library (bench/cmd/rawfloor)
 //
 // It repeats everything -reps times (clients in rotating order), takes
 // medians, runs the Go micro-benchmarks (go test -bench -benchmem), prints
@@ -15,7 +19,7 @@
 // generated-section markers of docs/benchmarks.md (the rest of that file is
 // kept), and draws docs/benchmarks.svg.
 //
-//	go run ./bench/cmd/runbench [-reps 5] [-quick] [-clients go,js,floor]
+//	go run ./bench/cmd/runbench [-reps 5] [-quick] [-clients go,js,peer,floor,rawfloor]
 package main
 
 import (
@@ -65,7 +69,7 @@ func main() {
 	var clients, workloads string
 	flag.IntVar(&o.reps, "reps", 5, "repeats of every workload and client (medians are reported)")
 	flag.BoolVar(&o.quick, "quick", false, "small sizes, one repeat, no micro-benchmarks, nothing written (a smoke run)")
-	flag.StringVar(&clients, "clients", "go,js,floor", "clients to run")
+	flag.StringVar(&clients, "clients", "go,js,peer,floor,rawfloor", "clients to run")
 	flag.StringVar(&workloads, "workloads", "seq,inflight,fanout,idle", "workloads to run")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown report (its generated section is replaced)")
 	flag.StringVar(&o.svg, "svg", "docs/benchmarks.svg", "chart")
@@ -138,9 +142,19 @@ func run(o options, log func(string, ...any)) error {
 	defer os.RemoveAll(tmp)
 	log("building the Go clients")
 	bins := map[string][]string{}
-	for _, c := range []string{"goclient", "floor"} {
+	for _, c := range []string{"goclient", "floor", "rawfloor", "peer"} {
 		out := filepath.Join(tmp, c)
 		cmd := exec.Command("go", "build", "-o", out, "./bench/cmd/"+c)
+		if c == "peer" {
+			// The peer is a module of its own (bench/peer), so that the
+			// SDK's go.mod never requires it; GOWORK=off as in the Makefile.
+			if !slices.Contains(o.clients, report.Peer) {
+				continue
+			}
+			cmd = exec.Command("go", "build", "-o", out, ".")
+			cmd.Dir = "bench/peer"
+			cmd.Env = append(os.Environ(), "GOWORK=off")
+		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("go build %s: %w", c, err)
@@ -148,9 +162,11 @@ func run(o options, log func(string, ...any)) error {
 		bins[c] = []string{out}
 	}
 	commands := map[string][]string{
-		report.Go:    bins["goclient"],
-		report.Floor: bins["floor"],
-		report.JS:    {node, "--expose-gc", "bench/jsclient.js"},
+		report.Go:       bins["goclient"],
+		report.Floor:    bins["floor"],
+		report.RawFloor: bins["rawfloor"],
+		report.Peer:     bins["peer"],
+		report.JS:       {node, "--expose-gc", "bench/jsclient.js"},
 	}
 
 	srv, url, err := startServer(node)
@@ -237,10 +253,32 @@ func run(o options, log func(string, ...any)) error {
 		return err
 	}
 	log("wrote %s and %s in %s", o.out, o.svg, env.Duration)
-	if len(failures) > 0 {
-		return fmt.Errorf("%d runs failed", len(failures))
+	// The peer's failures are findings about the peer, reported in the
+	// table; only the others' fail the run.
+	var ours int
+	for _, f := range failures {
+		if !strings.Contains(f, ", "+report.Peer+": ") {
+			ours++
+		}
+	}
+	if ours > 0 {
+		return fmt.Errorf("%d runs failed", ours)
 	}
 	return nil
+}
+
+// peerVersion reads the peer's version from bench/peer/go.mod.
+func peerVersion() string {
+	b, err := os.ReadFile("bench/peer/go.mod")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "github.com/zishang520/socket.io/clients/socket/v3" {
+			return f[1]
+		}
+	}
+	return "?"
 }
 
 func brief(r load.Result) string {
@@ -427,6 +465,7 @@ func writeReport(o options, env envInfo, rows []report.Row, samples []load.Resul
 	fmt.Fprintf(w, " |\n")
 	fmt.Fprintf(w, "| Go SDK | messaging-go %s at %s, %s, coder/websocket %s |\n", messaging.Version, env.Commit, env.GoVersion, env.Websocket)
 	fmt.Fprintf(w, "| JS client | socket.io-client %s on Node %s |\n", env.SocketIOClient, env.NodeVersion)
+	fmt.Fprintf(w, "| Go peer | github.com/zishang520/socket.io/clients/socket/v3 %s (`bench/peer`, a module of its own) |\n", peerVersion())
 	fmt.Fprintf(w, "| server | socket.io %s on Node %s (`bench/server.js`), shared by all clients |\n", env.SocketIOServer, env.NodeVersion)
 	fmt.Fprintf(w, "| sizes | sequential %d, 50 in flight %d, fan-out %d messages × 20 receivers, idle %d connections; %d warm-up messages |\n\n",
 		o.sizes[load.Seq], o.sizes[load.InFlight], o.sizes[load.Fanout], o.sizes[load.Idle], o.warmup)

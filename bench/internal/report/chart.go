@@ -8,21 +8,21 @@ import (
 	"strings"
 )
 
-var colors = map[string]string{Go: "#00ADD8", JS: "#E8C515", Floor: "#9AA0A6"}
+var colors = map[string]string{Go: "#00ADD8", JS: "#E8C515", Peer: "#CE3262", Floor: "#9AA0A6", RawFloor: "#5F6368"}
 
-var shortTitles = map[string]string{Go: "Go SDK", JS: "JS socket.io-client", Floor: "floor (coder/websocket)"}
+var shortTitles = map[string]string{Go: "Go SDK", JS: "JS socket.io-client", Peer: "Go peer (zishang520)", Floor: "floor (coder/websocket)", RawFloor: "raw floor (net.Conn)"}
 
 // Chart writes an SVG bar chart of the rows: one group per metric, one bar
 // per client, scaled to the largest value of the group, each labelled with
 // its median and its ratio to the JS client.
 func Chart(w io.Writer, rows []Row, subtitle string) error {
 	const (
-		width   = 900
+		width   = 1100
 		left    = 190 // client labels
 		barMax  = 560
 		barH    = 16
 		gap     = 4
-		groupH  = 24 + 3*(barH+gap) + 14
+		groupH  = 24 + 5*(barH+gap) + 14 // five clients
 		headerH = 86
 	)
 	height := headerH + len(rows)*groupH + 10
@@ -34,7 +34,7 @@ func Chart(w io.Writer, rows []Row, subtitle string) error {
 	x := 16
 	for _, cl := range Clients {
 		fmt.Fprintf(&b, `<rect x="%d" y="58" width="12" height="12" fill="%s"/><text x="%d" y="69">%s</text>`+"\n", x, colors[cl.Name], x+16, html.EscapeString(shortTitles[cl.Name]))
-		x += 16 + 8*len(shortTitles[cl.Name]) + 24
+		x += 16 + 7*len(shortTitles[cl.Name]) + 18
 	}
 	y := headerH
 	for _, r := range rows {

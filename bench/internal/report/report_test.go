@@ -51,3 +51,22 @@ func TestSummarizeAndChecks(t *testing.T) {
 		t.Errorf("half the latency: %s", got)
 	}
 }
+
+func TestCPUTargetIsAgainstTheFloor(t *testing.T) {
+	row := Row{Metric: Metric{Better: Lower}, Cells: map[string]Cell{
+		Go:    Summarize([]float64{45}),
+		JS:    Summarize([]float64{50}),
+		Floor: Summarize([]float64{33}),
+	}}
+	if c := cpuTarget(row); c.Status != "met" {
+		t.Errorf("1.36× floor: %+v", c)
+	}
+	row.Cells[Floor] = Summarize([]float64{20})
+	if c := cpuTarget(row); c.Status != "missed" || !strings.Contains(c.Detail, "2.25× floor") {
+		t.Errorf("2.25× floor: %+v", c)
+	}
+	delete(row.Cells, Floor)
+	if c := cpuTarget(row); c.Status != "n/a" {
+		t.Errorf("no floor: %+v", c)
+	}
+}
