@@ -424,7 +424,16 @@ func reconnectFailed(err error) error {
 // reached the server with an error matching both ErrDeliveryUnknown and
 // ErrClosed, any other with ErrClosed), runs the handlers of the last state
 // change, and returns once every goroutine the socket started has exited.
-// Called from a handler, it returns without waiting for that handler's own
+//
+// What it waits for, exactly: the connection's goroutine (closing a
+// black-holed connection is bounded to about a second), the history
+// fetcher (its request is cancelled), the connector and the run notifier,
+// and the dispatcher, which finishes the handler running when Close is
+// called and then runs the handlers of the final state change. A handler
+// that never returns therefore keeps Close waiting; the events queued
+// behind it are dropped, and an overflow of the queue is logged by the
+// connection's reader, not by the blocked dispatcher. Called from a
+// handler, Close returns without waiting for that handler's own
 // goroutine, which exits as soon as the handler returns. Close is
 // idempotent and always returns nil.
 func (s *Socket) Close() error {
