@@ -1,8 +1,9 @@
 package messagingtest
 
-// The fake service's in-memory database: its rows, the store and the
-// column checks shared by its queries. The queries are in
-// store_conversations.go, store_messages.go and store_admin.go.
+// The fake service's in-memory database: its records (conversations,
+// participants, messages), the store and the column checks shared by its
+// queries. The queries are in store_conversations.go, store_messages.go
+// and store_admin.go.
 
 import (
 	"encoding/json"
