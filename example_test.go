@@ -266,22 +266,24 @@ func Example_errors() {
 	// service answers 403 for a conversation id it does not know, since it
 	// checks membership first.
 	id := "00000000-0000-4000-8000-000000000000"
-	// readme:begin errors
-	_, err = client.GetConversation(ctx, id)
-	switch {
-	case errors.Is(err, messaging.ErrNotParticipant): // 403; also matches ErrForbidden
-		fmt.Println("not a participant")
-	case errors.Is(err, messaging.ErrNotFound): // 404
-		fmt.Println("no such conversation")
-	case errors.Is(err, messaging.ErrUnauthorized): // 401, or a refused socket connection
-		fmt.Println("refused credentials")
+	{
+		// readme:begin errors
+		_, err := client.GetConversation(ctx, id)
+		switch {
+		case errors.Is(err, messaging.ErrNotParticipant): // 403; also matches ErrForbidden
+			fmt.Println("not a participant")
+		case errors.Is(err, messaging.ErrNotFound): // 404
+			fmt.Println("no such conversation")
+		case errors.Is(err, messaging.ErrUnauthorized): // 401, or a refused socket connection
+			fmt.Println("refused credentials")
+		}
+		var apiErr *messaging.APIError // status, method, path, the service's text, Retry-After
+		if errors.As(err, &apiErr) {
+			fmt.Println(apiErr.StatusCode, apiErr.Message)
+		}
+		// readme:end
+		fmt.Println(errors.Is(err, messaging.ErrForbidden))
 	}
-	var apiErr *messaging.APIError // status, method, path, the service's text, Retry-After
-	if errors.As(err, &apiErr) {
-		fmt.Println(apiErr.StatusCode, apiErr.Message)
-	}
-	// readme:end
-	fmt.Println(errors.Is(err, messaging.ErrForbidden))
 
 	// Bad input is refused before any request: the service stores run ids
 	// in a UUID column and would answer a 500 for the JS client's "run-123".
