@@ -309,6 +309,13 @@ type PresenceChange struct {
 // announced meanwhile are lost) and OnChange reports every known user's
 // status as "".
 //
+// So a tracker made while others are already online (a console opened
+// mid-day) cannot say who is online: it knows nobody until each one
+// reconnects, calls AnnouncePresence or changes status, and the service
+// has no request that lists who is online or asks others to announce
+// themselves. The nearest the service keeps is the participants'
+// LastReadAt (GetConversation): when each last read the history.
+//
 // Reads are safe for concurrent use. OnChange handlers are called one at
 // a time, in order, on the socket's dispatcher goroutine.
 type PresenceTracker struct {
