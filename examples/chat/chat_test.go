@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -170,4 +171,80 @@ func TestRunServeCreatesDemo(t *testing.T) {
 func TestRunServeAndEndpointExclusive(t *testing.T) {
 	err := run(context.Background(), config{serve: "127.0.0.1:0", endpoint: "http://x", endpointSet: true}, strings.NewReader(""), io.Discard)
 	require.ErrorContains(t, err, "exclude each other")
+}
+
+func TestChatUnknownCommand(t *testing.T) {
+	srv, conv := demo(t)
+	alice := startChat(t, context.Background(), srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, "* connected as alice")
+	alice.typeLine(t, "/nonsense")
+	alice.screen.waitFor(t, "! unknown command /nonsense\ncommands:")
+	alice.typeLine(t, "/help")
+	require.Eventually(t, func() bool { return strings.Count(alice.screen.String(), "commands:") == 2 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1, strings.Count(alice.screen.String(), "unknown command"), "/help is a command")
+	alice.keys.Close()
+	require.NoError(t, alice.wait(t))
+}
+
+// TestChatNamesBeforeTheySpeak: people show by name before they say
+// anything in this session: the demo users' names are known, and others'
+// are learnt from the latest messages, beyond those shown.
+func TestChatNamesBeforeTheySpeak(t *testing.T) {
+	srv, conv := demo(t)
+	ctx := context.Background()
+	// Bob spoke once, long ago: 30 messages back, beyond the 10 shown.
+	bob := startChat(t, ctx, srv.URL(), "bob-token", conv)
+	bob.screen.waitFor(t, "* connected as bob")
+	bob.typeLine(t, "an old message")
+	require.Eventually(t, func() bool { return len(srv.Messages(conv)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	bob.typeLine(t, "/quit")
+	require.NoError(t, bob.wait(t))
+	alice, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken("alice-token"))
+	require.NoError(t, err)
+	for i := range 30 {
+		_, err := alice.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv, Content: fmt.Sprint("filler ", i)})
+		require.NoError(t, err)
+	}
+
+	// A chat without the demo names learns bob's from his old message.
+	a := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	a.screen.waitFor(t, "* connected as alice")
+	assert.NotContains(t, a.screen.String(), "an old message", "only the last 10 are shown")
+	bob = startChat(t, ctx, srv.URL(), "bob-token", conv)
+	a.screen.waitFor(t, "* bob is online")
+
+	// Carol never spoke: with the demo names (run with a demo token), she
+	// shows by name.
+	var out screen
+	r, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{endpoint: srv.URL(), endpointSet: true, token: "alice-token", conversation: conv, history: 10}, r, &out)
+	}()
+	out.waitFor(t, "* connected as alice")
+	carol := startChat(t, ctx, srv.URL(), "carol-token", conv)
+	out.waitFor(t, "* carol is online")
+	assert.NotContains(t, out.String(), "ca201000")
+
+	for _, tm := range []*terminal{a, bob, carol} {
+		tm.keys.Close()
+		require.NoError(t, tm.wait(t))
+	}
+	w.Close()
+	require.NoError(t, <-done)
+}
+
+func TestChatAgentIDsAsNames(t *testing.T) {
+	srv, conv := demo(t)
+	srv.AddUser("helper-token", messagingtest.Principal{ID: "assistant:helper", Type: messaging.UserTypeAgent})
+	ctx := context.Background()
+	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, "* connected as alice")
+	helper, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken("helper-token"))
+	require.NoError(t, err)
+	_, err = helper.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv, Content: "hello, I am an agent"}) // joins it
+	require.NoError(t, err)
+	alice.screen.waitFor(t, "] assistant:helper (agent): hello, I am an agent")
+	alice.keys.Close()
+	require.NoError(t, alice.wait(t))
 }
