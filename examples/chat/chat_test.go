@@ -92,6 +92,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestChatTwoTerminals(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	ctx := context.Background()
 
@@ -134,6 +135,7 @@ func TestChatTwoTerminals(t *testing.T) {
 }
 
 func TestChatJoinsGroupConversation(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	srv.AddUser("dave-token", messagingtest.Principal{ID: "da5e0000-0000-4000-8000-000000000004", Name: "dave"})
 	dave := startChat(t, context.Background(), srv.URL(), "dave-token", conv)
@@ -144,6 +146,7 @@ func TestChatJoinsGroupConversation(t *testing.T) {
 }
 
 func TestChatEndsWithContext(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
@@ -153,6 +156,7 @@ func TestChatEndsWithContext(t *testing.T) {
 }
 
 func TestChatRefusedToken(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	nobody := startChat(t, context.Background(), srv.URL(), "wrong", conv)
 	err := nobody.wait(t)
@@ -160,6 +164,7 @@ func TestChatRefusedToken(t *testing.T) {
 }
 
 func TestRunServeCreatesDemo(t *testing.T) {
+	t.Parallel()
 	var out screen
 	err := run(context.Background(), config{history: 10}, strings.NewReader("hello\n"), &out)
 	require.NoError(t, err)
@@ -169,11 +174,13 @@ func TestRunServeCreatesDemo(t *testing.T) {
 }
 
 func TestRunServeAndEndpointExclusive(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), config{serve: "127.0.0.1:0", endpoint: "http://x", endpointSet: true}, strings.NewReader(""), io.Discard)
 	require.ErrorContains(t, err, "exclude each other")
 }
 
 func TestChatUnknownCommand(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	alice := startChat(t, context.Background(), srv.URL(), "alice-token", conv)
 	alice.screen.waitFor(t, "* connected as alice")
@@ -190,6 +197,7 @@ func TestChatUnknownCommand(t *testing.T) {
 // anything in this session: the demo users' names are known, and others'
 // are learnt from the latest messages, beyond those shown.
 func TestChatNamesBeforeTheySpeak(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	ctx := context.Background()
 	// Bob spoke once, long ago: 30 messages back, beyond the 10 shown.
@@ -235,6 +243,7 @@ func TestChatNamesBeforeTheySpeak(t *testing.T) {
 }
 
 func TestChatAgentIDsAsNames(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	srv.AddUser("helper-token", messagingtest.Principal{ID: "assistant:helper", Type: messaging.UserTypeAgent})
 	ctx := context.Background()

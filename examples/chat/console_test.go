@@ -14,6 +14,7 @@ import (
 )
 
 func TestConsoleKeys(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	c := &console{out: &out, keys: true, prompt: "> "}
 	typeKeys := func(keys string) (lines []string, eof bool) {
@@ -42,6 +43,7 @@ func TestConsoleKeys(t *testing.T) {
 }
 
 func TestConsoleRedrawsTheTypedLine(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	c := &console{out: &out, keys: true}
 	c.setPrompt("alice> ")
@@ -61,6 +63,7 @@ func TestConsoleRedrawsTheTypedLine(t *testing.T) {
 // and finishes the line: the message is printed above the line, which is
 // drawn again, and the whole line is sent.
 func TestChatKeysKeepAHalfTypedLine(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	ctx := context.Background()
 	client, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken("alice-token"))
