@@ -124,6 +124,12 @@ func WithoutControl() MessagesOption {
 //			...
 //		}
 //	}
+//
+// A poll sees the messages the service lists at that moment. A message
+// that becomes visible only after a newer one was listed (two sends
+// committing out of order, within the same instant) falls behind the
+// cursor and is not yielded by a later poll; a Socket's live events and
+// backfill hear every message.
 func WithCursor(cur *Cursor) MessagesOption {
 	return messagesOption(func(c *messagesConfig) error {
 		if cur == nil {
