@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"maps"
 	"time"
 )
 
@@ -147,7 +148,8 @@ func WithCursor(cur *Cursor) MessagesOption {
 // ids of the messages of that millisecond already passed: a walk from a
 // cursor yields the messages past that millisecond in its direction, and the
 // messages of that millisecond it has not passed yet. The zero Cursor is the
-// start of a walk. A Cursor is a plain value: copy it to keep a position.
+// start of a walk. A walk moves its cursor on; to keep a position, Clone
+// it.
 type Cursor struct {
 	at     time.Time
 	passed map[string]struct{}
@@ -160,6 +162,11 @@ type Cursor struct {
 // after m; drop those already held by id.
 func CursorAt(m Message) *Cursor {
 	return &Cursor{at: m.CreatedAt, passed: map[string]struct{}{m.ID: {}}}
+}
+
+// Clone returns a copy of c that later walks with c do not move.
+func (c *Cursor) Clone() *Cursor {
+	return &Cursor{at: c.at, passed: maps.Clone(c.passed)}
 }
 
 // Time is the creation time of the messages at the cursor, the last

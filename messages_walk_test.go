@@ -209,3 +209,25 @@ func TestMessagesNilCursor(t *testing.T) {
 	assert.Equal(t, "WithCursor", ve.Field)
 	assert.Zero(t, h.srv.count())
 }
+
+func TestCursorClone(t *testing.T) {
+	t.Parallel()
+	hist := newHistory(15, []int{3, 3})
+	hist.stable = true
+	h := newHarness(t, hist.ServeHTTP)
+	cur := new(Cursor)
+	walk := func(c *Cursor, n int) []Message {
+		var got []Message
+		for m, err := range h.c.Messages(context.Background(), convID, WithOldestFirst(), WithCursor(c)) {
+			require.NoError(t, err)
+			if got = append(got, m); len(got) == n {
+				break
+			}
+		}
+		return got
+	}
+	walk(cur, 1) // inside the first millisecond
+	kept := cur.Clone()
+	assert.Len(t, walk(cur, 10), 5)
+	assert.Equal(t, hist.msgs[1:], walk(kept, 10), "the clone did not move with the cursor")
+}
