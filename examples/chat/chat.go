@@ -112,6 +112,7 @@ func (s *session) run(ctx context.Context, in io.Reader, opt options) error {
 	}
 	s.printf("* connected as %s to %q (%s); type a message and press Enter, /help for commands", s.myName, conv.Name, conv.ID)
 	s.con.setPrompt(s.myName + "> ")
+	defer s.con.finish()
 
 	lines := make(chan string)
 	readErr := make(chan error, 1)

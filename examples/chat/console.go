@@ -52,6 +52,16 @@ func (c *console) setPrompt(p string) {
 	}
 }
 
+// finish clears the prompt line (key mode), so that the shell's prompt
+// does not follow the chat's.
+func (c *console) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys {
+		fmt.Fprint(c.out, "\r\x1b[K")
+	}
+}
+
 // readLines sends the lines read from in to lines until in ends or done is
 // closed, and returns the read error (nil at the end of the input, or at
 // Ctrl-D on an empty line in key mode).

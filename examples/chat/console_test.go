@@ -94,4 +94,5 @@ func TestChatKeysKeepAHalfTypedLine(t *testing.T) {
 	_, err = io.WriteString(typed, "\x04") // Ctrl-D
 	require.NoError(t, err)
 	require.NoError(t, alice.wait(t))
+	assert.True(t, strings.HasSuffix(alice.screen.String(), "\n\r\x1b[K"), "the prompt is cleared at the end: %q", alice.screen.String())
 }
