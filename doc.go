@@ -32,7 +32,9 @@
 //
 // [Client.GetMessages] returns one page of history; [Client.Messages]
 // walks the whole history as an iterator, without the gaps that paging by
-// millisecond timestamps can leave. Per-call options mirror the JS client's
+// millisecond timestamps can leave, newest first or oldest first
+// ([WithOldestFirst]), resuming from a [Cursor] ([WithCursor]). Per-call
+// options mirror the JS client's
 // request options: [AsUser] and [WithOrgID].
 //
 // # Real time

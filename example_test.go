@@ -73,57 +73,67 @@ var exNames = map[string]string{exAliceID: "alice", exBobID: "bob"}
 func Example() {
 	srv := exampleService() // an in-memory Messaging Service, see messagingtest
 	defer srv.Close()
-	ctx := context.Background()
+	endpoint := srv.URL()
+	serviceToken, userToken, userID := exAliceToken, exBobToken, exBobID
 
-	// Server side: REST for sending.
-	client, err := messaging.NewClient(
-		messaging.WithEndpoint(srv.URL()),
-		messaging.WithToken("alice-token"),
-	)
+	err := func() error {
+		// readme:begin combined
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+
+		// Server side: REST for sending. Without options, the endpoint and
+		// credentials come from MESSAGING_ENDPOINT, MESSAGING_SERVICE_TOKEN
+		// and MESSAGING_API_KEY.
+		client, err := messaging.NewClient(messaging.WithEndpoint(endpoint), messaging.WithToken(serviceToken))
+		if err != nil {
+			return err
+		}
+		conv, err := client.CreateConversation(ctx, messaging.CreateConversationParams{
+			Type:           messaging.ConversationGroup,
+			Name:           "Support Chat",
+			ParticipantIDs: []string{userID},
+		})
+		if err != nil {
+			return err
+		}
+
+		// Client side: the socket for receiving. Register handlers, then
+		// connect and join.
+		socket, err := messaging.NewSocket(messaging.WithEndpoint(endpoint), messaging.WithToken(userToken))
+		if err != nil {
+			return err
+		}
+		defer socket.Close()
+		received := make(chan *messaging.Message, 1)
+		socket.OnMessage(func(m *messaging.Message) { received <- m })
+		if err := socket.Connect(ctx); err != nil {
+			return err
+		}
+		if err := socket.JoinConversation(ctx, conv.ID); err != nil {
+			return err
+		}
+
+		// The server sends via REST...
+		_, err = client.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv.ID, Content: "Server message"})
+		if err != nil {
+			return err
+		}
+		// ...and the socket receives it, on its own goroutine: wait for it,
+		// since returning now would close the socket before it arrives.
+		select {
+		case m := <-received:
+			fmt.Println("New message:", m.Content)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+		// readme:end
+	}()
 	if err != nil {
 		panic(err)
 	}
-	conv, err := client.CreateConversation(ctx, messaging.CreateConversationParams{
-		Type:           messaging.ConversationGroup,
-		Name:           "Support Chat",
-		ParticipantIDs: []string{exBobID},
-	})
-	if err != nil {
-		panic(err)
-	}
-
-	// Client side: the socket for receiving. Register handlers, then
-	// connect and join.
-	socket, err := messaging.NewSocket(
-		messaging.WithEndpoint(srv.URL()),
-		messaging.WithToken("bob-token"),
-	)
-	if err != nil {
-		panic(err)
-	}
-	defer socket.Close()
-	received := make(chan *messaging.Message, 1)
-	socket.OnMessage(func(m *messaging.Message) { received <- m })
-	if err := socket.Connect(ctx); err != nil {
-		panic(err)
-	}
-	if err := socket.JoinConversation(ctx, conv.ID); err != nil {
-		panic(err)
-	}
-
-	// The server sends via REST...
-	if _, err := client.SendMessage(ctx, messaging.SendMessageParams{
-		ConversationID: conv.ID,
-		Content:        "Server message",
-	}); err != nil {
-		panic(err)
-	}
-
-	// ...and the client receives via the socket.
-	m := await(received)
-	fmt.Printf("bob received %q from %s\n", m.Content, exNames[m.SenderID])
 	// Output:
-	// bob received "Server message" from alice
+	// New message: Server message
 }
 
 // The REST client's conversation, participant and message calls.
@@ -222,11 +232,19 @@ func ExampleClient_Messages() {
 		}
 	}
 
-	for m, err := range client.Messages(ctx, conv, messaging.WithPageSize(2)) {
-		if err != nil {
-			panic(err)
+	err = func() error {
+		// readme:begin paging
+		for m, err := range client.Messages(ctx, conv, messaging.WithPageSize(2)) {
+			if err != nil {
+				return err
+			}
+			fmt.Print(m.Content, " ")
 		}
-		fmt.Print(m.Content, " ")
+		// readme:end
+		return nil
+	}()
+	if err != nil {
+		panic(err)
 	}
 	fmt.Println()
 	// Output:
@@ -247,12 +265,25 @@ func Example_errors() {
 	// Where the JS client returns null, the Go client returns an error. The
 	// service answers 403 for a conversation id it does not know, since it
 	// checks membership first.
-	_, err = client.GetConversation(ctx, "00000000-0000-4000-8000-000000000000")
-	var apiErr *messaging.APIError
-	if errors.As(err, &apiErr) {
-		fmt.Println(apiErr.StatusCode, apiErr.Message)
+	id := "00000000-0000-4000-8000-000000000000"
+	{
+		// readme:begin errors
+		_, err := client.GetConversation(ctx, id)
+		switch {
+		case errors.Is(err, messaging.ErrNotParticipant): // 403; also matches ErrForbidden
+			fmt.Println("not a participant")
+		case errors.Is(err, messaging.ErrNotFound): // 404
+			fmt.Println("no such conversation")
+		case errors.Is(err, messaging.ErrUnauthorized): // 401, or a refused socket connection
+			fmt.Println("refused credentials")
+		}
+		var apiErr *messaging.APIError // status, method, path, the service's text, Retry-After
+		if errors.As(err, &apiErr) {
+			fmt.Println(apiErr.StatusCode, apiErr.Message)
+		}
+		// readme:end
+		fmt.Println(errors.Is(err, messaging.ErrForbidden))
 	}
-	fmt.Println(errors.Is(err, messaging.ErrForbidden), errors.Is(err, messaging.ErrNotParticipant))
 
 	// Bad input is refused before any request: the service stores run ids
 	// in a UUID column and would answer a 500 for the JS client's "run-123".
@@ -271,8 +302,9 @@ func Example_errors() {
 	_, err = client.ListConversations(ctx)
 	fmt.Println(errors.Is(err, messaging.ErrUnauthorized))
 	// Output:
+	// not a participant
 	// 403 Not a participant in this conversation
-	// true true
+	// true
 	// params.RunID true
 	// true
 }

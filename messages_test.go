@@ -85,12 +85,38 @@ func (h *history) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				page = append(page, m)
 			}
 		}
+		if !h.stable {
+			h.rnd.Shuffle(len(page), func(i, j int) { page[i], page[j] = page[j], page[i] })
+		}
+		slices.SortStableFunc(page, func(a, b Message) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	default:
 		page = slices.Clone(h.msgs)
 	}
 	page = page[:min(limit, len(page))]
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(page)
+}
+
+// add stores n more messages, the first of them in the millisecond of the
+// newest message stored (a tie across the end of an earlier walk), the
+// others spread over the next milliseconds.
+func (h *history) add(n int) []Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := h.msgs[len(h.msgs)-1]
+	t, seq := last.CreatedAt, last.Sequence
+	start := len(h.msgs)
+	for i := range n {
+		if i > 0 && i%3 == 0 {
+			t = t.Add(time.Millisecond)
+		}
+		seq++
+		h.msgs = append(h.msgs, Message{
+			ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", seq), ConversationID: convID,
+			Content: fmt.Sprint(seq), Sequence: seq, CreatedAt: t,
+		})
+	}
+	return slices.Clone(h.msgs[start:])
 }
 
 func (h *history) requests() int {
@@ -117,6 +143,13 @@ func collect(t *testing.T, seq func(func(Message, error) bool)) ([]Message, []er
 // checkWalk asserts that got is all of want, each once, newest first.
 func checkWalk(t *testing.T, want, got []Message) {
 	t.Helper()
+	checkWalkOrder(t, want, got, false)
+}
+
+// checkWalkOrder asserts that got is all of want, each once, in the order
+// of the walk.
+func checkWalkOrder(t *testing.T, want, got []Message, oldestFirst bool) {
+	t.Helper()
 	seen := make(map[string]int)
 	for _, m := range got {
 		seen[m.ID]++
@@ -126,7 +159,11 @@ func checkWalk(t *testing.T, want, got []Message) {
 	}
 	assert.Len(t, got, len(want))
 	for i := 1; i < len(got); i++ {
-		assert.False(t, got[i].CreatedAt.After(got[i-1].CreatedAt), "out of order at %d", i)
+		if oldestFirst {
+			assert.False(t, got[i].CreatedAt.Before(got[i-1].CreatedAt), "out of order at %d", i)
+		} else {
+			assert.False(t, got[i].CreatedAt.After(got[i-1].CreatedAt), "out of order at %d", i)
+		}
 	}
 }
 

@@ -331,6 +331,12 @@ func (o requestOption) applyMessages(c *messagesConfig) error { return o(&c.req)
 // X-As-User-Id), like the JS client's asUserId. The service honours it only
 // for agents and super admins and silently ignores it for anyone else. Ids
 // starting with "assistant:" or "agent:" act as agents.
+//
+// Only the identity changes: the call is checked and recorded as userID's
+// (participant checks, a message's sender), while the capabilities
+// (entitlements such as cap:messaging.interrupt), organisations and super
+// admin status that count are still the caller's. Acting as a user grants
+// none of that user's capabilities, and keeps all of the caller's.
 func AsUser(userID string) RequestOption {
 	return requestOption(func(c *requestConfig) error {
 		if userID == "" {

@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -311,16 +312,71 @@ type PresenceChange struct {
 // announced meanwhile are lost) and OnChange reports every known user's
 // status as "".
 //
+// So a tracker made while others are already online (a console opened
+// mid-day) cannot say who is online: it knows nobody until each one
+// reconnects, calls AnnouncePresence or changes status, and the service
+// has no request that lists who is online or asks others to announce
+// themselves. The nearest the service keeps is the participants'
+// LastReadAt (GetConversation): when each last read the history. What the
+// service does allow is a convention among clients: with
+// [WithAnnounceToNewcomers], a tracker answers a participant that comes
+// online with an announcement of its own socket, so that a console opened
+// later learns of every member whose tracker does the same (make its
+// tracker before connecting its socket).
+//
 // Reads are safe for concurrent use. OnChange handlers are called one at
 // a time, in order, on the socket's dispatcher goroutine.
 type PresenceTracker struct {
 	offs    []func()
 	changes emitter.List[PresenceChange]
 
-	mu     sync.Mutex
-	users  map[string]*presenceEntry
-	convs  map[string]map[string]bool // conversation → online user ids
-	closed bool
+	sock      *Socket
+	announce  bool           // WithAnnounceToNewcomers
+	interval  time.Duration  // between two announcements in a conversation
+	announces sync.WaitGroup // announcements in flight
+
+	mu        sync.Mutex
+	users     map[string]*presenceEntry
+	convs     map[string]map[string]bool // conversation → online user ids
+	announced map[string]*announcement   // by conversation
+	closed    bool
+}
+
+// announcement is a tracker's last announcement in a conversation, and
+// the one it will make when the interval has passed.
+type announcement struct {
+	last time.Time
+	next *time.Timer // nil when none is due
+}
+
+// PresenceTrackerOption configures a [PresenceTracker].
+type PresenceTrackerOption interface {
+	applyPresence(*PresenceTracker)
+}
+
+type presenceOptionFunc func(*PresenceTracker)
+
+func (f presenceOptionFunc) applyPresence(p *PresenceTracker) { f(p) }
+
+// announceInterval is the least time between two announcements of a
+// tracker in one conversation, and announceTimeout bounds each.
+const (
+	announceInterval = 2 * time.Second
+	announceTimeout  = 10 * time.Second
+)
+
+// WithAnnounceToNewcomers makes the tracker announce its socket's
+// presence (AnnouncePresence) in a conversation when it sees someone come
+// online there whom it did not know online. Newcomers whose trackers
+// listen learn that the socket is online, which the service would not
+// tell them; the announcement also reaches the other members, whose
+// trackers knew the socket already and do not answer. So a newcomer costs
+// each member one announcement, and announcements for newcomers arriving
+// together are merged: at most one per conversation every 2 s, the last
+// one made when the interval ends. A failed announcement is reported to
+// the socket's error handler.
+func WithAnnounceToNewcomers() PresenceTrackerOption {
+	return presenceOptionFunc(func(p *PresenceTracker) { p.announce = true })
 }
 
 type presenceEntry struct {
@@ -330,8 +386,14 @@ type presenceEntry struct {
 
 // NewPresenceTracker returns a tracker fed by s's events from now on.
 // Close it to unsubscribe.
-func NewPresenceTracker(s *Socket) *PresenceTracker {
-	p := &PresenceTracker{users: make(map[string]*presenceEntry), convs: make(map[string]map[string]bool)}
+func NewPresenceTracker(s *Socket, opts ...PresenceTrackerOption) *PresenceTracker {
+	p := &PresenceTracker{sock: s, users: make(map[string]*presenceEntry), convs: make(map[string]map[string]bool),
+		announced: make(map[string]*announcement), interval: announceInterval}
+	for _, o := range opts {
+		if o != nil {
+			o.applyPresence(p)
+		}
+	}
 	p.offs = []func(){
 		s.OnPresence(p.presence),
 		s.OnParticipantOnline(func(e ParticipantEvent) { p.participant(e, true) }),
@@ -372,16 +434,66 @@ func (p *PresenceTracker) Online(conversationID string) []string {
 // unsubscribes h.
 func (p *PresenceTracker) OnChange(h func(PresenceChange)) (off func()) { return p.changes.On(h) }
 
-// Close unsubscribes the tracker from the socket.
+// Close unsubscribes the tracker from the socket, and returns once its
+// announcements in flight (WithAnnounceToNewcomers) have ended.
 func (p *PresenceTracker) Close() {
 	p.mu.Lock()
 	p.closed = true
 	offs := p.offs
 	p.offs = nil
+	for _, a := range p.announced {
+		if a.next != nil && a.next.Stop() {
+			p.announces.Done() // the announcement it would have made
+		}
+	}
 	p.mu.Unlock()
 	for _, off := range offs {
 		off()
 	}
+	p.announces.Wait()
+}
+
+// announceLocked announces the socket's presence in conv now, or when the
+// interval since the last announcement there has passed.
+func (p *PresenceTracker) announceLocked(conv string) {
+	key := strings.ToLower(conv)
+	a := p.announced[key]
+	if a == nil {
+		a = &announcement{}
+		p.announced[key] = a
+	}
+	if a.next != nil {
+		return // one is due: it covers this newcomer too
+	}
+	wait := p.interval - time.Since(a.last)
+	if a.last.IsZero() || wait <= 0 {
+		a.last = time.Now()
+		p.announces.Add(1)
+		go p.announceNow(conv)
+		return
+	}
+	p.announces.Add(1)
+	a.next = time.AfterFunc(wait, func() {
+		p.mu.Lock()
+		a.next = nil
+		if p.closed {
+			p.mu.Unlock()
+			p.announces.Done()
+			return
+		}
+		a.last = time.Now()
+		p.mu.Unlock()
+		p.announceNow(conv)
+	})
+}
+
+// announceNow announces the socket's presence in conv; its error goes to
+// the socket's error handler.
+func (p *PresenceTracker) announceNow(conv string) {
+	defer p.announces.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
+	defer cancel()
+	_ = p.sock.AnnouncePresence(ctx, conv)
 }
 
 func (p *PresenceTracker) entryLocked(id string, typ UserType) *presenceEntry {
@@ -457,6 +569,9 @@ func (p *PresenceTracker) participant(ev ParticipantEvent, online bool) {
 			UserID: ev.UserID, UserType: e.typ, Previous: prev, Status: e.status,
 			ConversationID: ev.ConversationID, Online: online,
 		})
+	}
+	if online && !was && p.announce {
+		p.announceLocked(ev.ConversationID)
 	}
 	p.publishLocked(chs)
 }

@@ -241,6 +241,7 @@ type User struct {
 type Organization struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	Slug string `json:"slug,omitempty"`
 	Role string `json:"role,omitempty"`
 }
 

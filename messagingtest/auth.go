@@ -26,11 +26,24 @@ type Principal struct {
 	// Name and Email are reported by GET /api/auth/me.
 	Name, Email string
 	// Orgs are the organisations the principal is a member of; the first
-	// is its current organisation (orgId).
+	// is a user's current organisation (orgId). GET /api/auth/me describes
+	// each as the identity service does, {id, name, slug, role}, with the
+	// id as its name and slug.
 	Orgs []string
 	// AdminOrgs are organisations in which the principal is an
 	// organisation admin (membership included). The admin routes use it.
 	AdminOrgs []string
+	// Organizations are further organisations of the principal, reported
+	// as given (a Role of "" is "member"), after those of Orgs and
+	// AdminOrgs: for names and slugs of one's own, or the "viewer" role.
+	Organizations []messaging.Organization
+	// OrgID is an agent's current organisation. The identity service
+	// reports it apart from the agent's organisations: an agent may have an
+	// OrgID and no Orgs at all, and is a member of its OrgID. When empty,
+	// an agent's is its first organisation, as a user's always is (users
+	// must leave it empty). For an API key (AddAPIKey), it or the first
+	// organisation is the key's organisation.
+	OrgID string
 	// Entitlements are capabilities such as "cap:messaging.interrupt",
 	// "cap:messaging.route", "cap:messaging.observe" or "messaging:admin".
 	Entitlements []string
@@ -48,32 +61,36 @@ func (p Principal) hasEntitlement(e string) bool {
 }
 
 // organizations lists the principal's organisations as the identity service
-// does: {id, role}.
-func (p Principal) organizations() []org {
-	orgs := make([]org, 0, len(p.Orgs)+len(p.AdminOrgs))
+// does: {id, name, slug, role}.
+func (p Principal) organizations() []messaging.Organization {
+	orgs := make([]messaging.Organization, 0, len(p.Orgs)+len(p.AdminOrgs)+len(p.Organizations))
 	for _, o := range p.Orgs {
 		role := "member"
 		if slices.Contains(p.AdminOrgs, o) {
 			role = "admin"
 		}
-		orgs = append(orgs, org{ID: o, Role: role})
+		orgs = append(orgs, messaging.Organization{ID: o, Name: o, Slug: o, Role: role})
 	}
 	for _, o := range p.AdminOrgs {
 		if !slices.Contains(p.Orgs, o) {
-			orgs = append(orgs, org{ID: o, Role: "admin"})
+			orgs = append(orgs, messaging.Organization{ID: o, Name: o, Slug: o, Role: "admin"})
 		}
+	}
+	for _, o := range p.Organizations {
+		if o.Role == "" {
+			o.Role = "member"
+		}
+		orgs = append(orgs, o)
 	}
 	return orgs
 }
 
-type org struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-	Slug string `json:"slug,omitempty"`
-	Role string `json:"role"`
-}
-
+// orgID is the principal's current organisation: an agent's own when it
+// has one, else the first of its organisations.
 func (p Principal) orgID() string {
+	if p.isAgent() && p.OrgID != "" {
+		return p.OrgID
+	}
 	if o := p.organizations(); len(o) > 0 {
 		return o[0].ID
 	}
@@ -85,12 +102,12 @@ func (p Principal) isOrgMember(orgID string) bool {
 	if orgID == "" || p.SuperAdmin || p.orgID() == orgID {
 		return true
 	}
-	return slices.ContainsFunc(p.organizations(), func(o org) bool { return o.ID == orgID })
+	return slices.ContainsFunc(p.organizations(), func(o messaging.Organization) bool { return o.ID == orgID })
 }
 
 // isOrgAdmin is @symbia/auth's check.
 func (p Principal) isOrgAdmin(orgID string) bool {
-	return p.SuperAdmin || slices.ContainsFunc(p.organizations(), func(o org) bool {
+	return p.SuperAdmin || slices.ContainsFunc(p.organizations(), func(o messaging.Organization) bool {
 		return o.ID == orgID && o.Role == "admin"
 	})
 }
@@ -109,16 +126,30 @@ type meUser struct {
 	Type          string   `json:"type"`
 	AgentID       string   `json:"agentId,omitempty"`
 	OrgID         string   `json:"orgId,omitempty"`
-	Organizations []org    `json:"organizations"`
+	Organizations []meOrg  `json:"organizations"`
 	Entitlements  []string `json:"entitlements"`
 	Roles         []string `json:"roles"`
 	IsSuperAdmin  bool     `json:"isSuperAdmin"`
 }
 
+// meOrg is an organisation as GET /api/auth/me returns it: every field
+// present.
+type meOrg struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Slug string `json:"slug"`
+	Role string `json:"role"`
+}
+
 func (p Principal) me() meUser {
+	orgs := p.organizations()
+	me := make([]meOrg, len(orgs))
+	for i, o := range orgs {
+		me[i] = meOrg(o)
+	}
 	return meUser{
 		ID: p.ID, Email: p.Email, Name: p.Name, Type: string(p.Type), AgentID: p.AgentID,
-		OrgID: p.orgID(), Organizations: p.organizations(),
+		OrgID: p.orgID(), Organizations: me,
 		Entitlements: nonNil(p.Entitlements), Roles: nonNil(p.Roles), IsSuperAdmin: p.SuperAdmin,
 	}
 }
@@ -135,6 +166,7 @@ func (p Principal) clone() Principal {
 	p.AdminOrgs = slices.Clone(p.AdminOrgs)
 	p.Entitlements = slices.Clone(p.Entitlements)
 	p.Roles = slices.Clone(p.Roles)
+	p.Organizations = slices.Clone(p.Organizations)
 	return p
 }
 
@@ -147,6 +179,14 @@ func (p Principal) check(what string) Principal {
 	}
 	if !p.Type.Valid() {
 		panic(fmt.Sprintf("messagingtest: %s: Principal.Type %q is neither user nor agent", what, p.Type))
+	}
+	if p.OrgID != "" && !p.isAgent() && what == "AddUser" {
+		panic("messagingtest: AddUser: Principal.OrgID is for agents; a user's current organisation is the first of its Orgs")
+	}
+	for _, o := range p.Organizations {
+		if o.ID == "" {
+			panic("messagingtest: " + what + ": an Organization without an ID")
+		}
 	}
 	return p.clone()
 }
@@ -167,8 +207,9 @@ func (s *Server) AddUser(token string, p Principal) {
 // AddAPIKey makes key a valid API key (X-API-Key header or socket auth
 // apiKey) for p. As the identity service describes keys, the principal is
 // always an agent, never a super admin, and belongs to at most one
-// organisation (the first of p.Orgs, as its admin). It panics on an empty
-// key or an invalid p.
+// organisation (p.OrgID, or else the first of its organisations) as its
+// admin, named "API Key Org" with the organisation id as its slug. It
+// panics on an empty key or an invalid p.
 func (s *Server) AddAPIKey(key string, p Principal) {
 	if key == "" {
 		panic("messagingtest: AddAPIKey: empty key")
@@ -177,10 +218,10 @@ func (s *Server) AddAPIKey(key string, p Principal) {
 	p.Type = messaging.UserTypeAgent
 	p.SuperAdmin = false
 	p.AgentID = ""
-	first := p.orgID()
-	p.Orgs, p.AdminOrgs = nil, nil
-	if first != "" {
-		p.AdminOrgs = []string{first}
+	orgID := p.orgID()
+	p.Orgs, p.AdminOrgs, p.Organizations, p.OrgID = nil, nil, nil, orgID
+	if orgID != "" {
+		p.Organizations = []messaging.Organization{{ID: orgID, Name: "API Key Org", Slug: orgID, Role: "admin"}}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

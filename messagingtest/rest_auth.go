@@ -14,8 +14,8 @@ func (q *request) me() {
 	}
 	u := q.user.me()
 	q.json(http.StatusOK, struct {
-		User          meUser `json:"user"`
-		Organizations []org  `json:"organizations"`
+		User          meUser  `json:"user"`
+		Organizations []meOrg `json:"organizations"`
 	}{u, u.Organizations})
 }
 

@@ -44,11 +44,11 @@ func TestAuthCredentialForms(t *testing.T) {
 	// A Bearer token the service does not know falls through to the API key.
 	key := me("Authorization", "Bearer stale", "X-API-Key", "key-1")
 	// API key principals are agents, never super admins, in one org as its admin.
-	assert.JSONEq(t, `{"user":{"id":"`+carol+`","type":"agent","orgId":"`+orgB+`","organizations":[{"id":"`+orgB+`","role":"admin"}],"entitlements":[],"roles":[],"isSuperAdmin":false},"organizations":[{"id":"`+orgB+`","role":"admin"}]}`, key)
+	assert.JSONEq(t, `{"user":{"id":"`+carol+`","type":"agent","orgId":"`+orgB+`","organizations":[{"id":"`+orgB+`","name":"API Key Org","slug":"`+orgB+`","role":"admin"}],"entitlements":[],"roles":[],"isSuperAdmin":false},"organizations":[{"id":"`+orgB+`","name":"API Key Org","slug":"`+orgB+`","role":"admin"}]}`, key)
 
 	// /api/auth/me describes the principal as the identity service does.
 	e.expect(e.do("GET", "/api/auth/me", "alice", ""), 200,
-		`{"user":{"id":"`+alice+`","email":"alice@example.com","name":"Alice","type":"user","orgId":"`+orgA+`","organizations":[{"id":"`+orgA+`","role":"member"}],"entitlements":[],"roles":[],"isSuperAdmin":false},"organizations":[{"id":"`+orgA+`","role":"member"}]}`)
+		`{"user":{"id":"`+alice+`","email":"alice@example.com","name":"Alice","type":"user","orgId":"`+orgA+`","organizations":[{"id":"`+orgA+`","name":"`+orgA+`","slug":"`+orgA+`","role":"member"}],"entitlements":[],"roles":[],"isSuperAdmin":false},"organizations":[{"id":"`+orgA+`","name":"`+orgA+`","slug":"`+orgA+`","role":"member"}]}`)
 	r := e.do("GET", "/api/auth/me", "agent", "")
 	assert.Contains(t, r.body, `"type":"agent","agentId":"agent:helper"`)
 

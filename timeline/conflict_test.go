@@ -36,6 +36,7 @@ func conflict(t *testing.T, e *env, tl *timeline.Timeline, id string) error {
 }
 
 func TestConflictServerWins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	m := e.send(aliceTok, "original")
 	tl, _ := e.timeline() // ServerWins is the default
@@ -59,6 +60,7 @@ func TestConflictServerWins(t *testing.T) {
 }
 
 func TestConflictClientWins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	m := e.send(aliceTok, "original")
 	tl, _ := e.timeline(timeline.WithResolver(timeline.ClientWins))
@@ -73,6 +75,7 @@ func TestConflictClientWins(t *testing.T) {
 }
 
 func TestConflictLastWriterWins(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		skew time.Duration // of the server's clock
@@ -98,6 +101,7 @@ func TestConflictLastWriterWins(t *testing.T) {
 }
 
 func TestConflictCustomMerge(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	m := e.send(aliceTok, "original")
 	merge := func(c timeline.Conflict) timeline.Resolution {
@@ -113,6 +117,7 @@ func TestConflictCustomMerge(t *testing.T) {
 }
 
 func TestConflictManualThenResolve(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	m := e.send(aliceTok, "original")
 	tl, _ := e.timeline(timeline.WithResolver(timeline.Manual))
@@ -143,6 +148,7 @@ func TestConflictManualThenResolve(t *testing.T) {
 }
 
 func TestNoConflictForOwnEchoes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	m := e.send(aliceTok, "v0")
 	tl, _ := e.timeline(timeline.WithResolver(func(timeline.Conflict) timeline.Resolution {

@@ -99,3 +99,118 @@ func Example() {
 	// "hello" confirmed
 	// pending: 0
 }
+
+// exampleSetup starts an in-memory service, and returns alice's client and
+// connected socket and a conversation of hers.
+func exampleSetup() (srv *messagingtest.Server, client *messaging.Client, socket *messaging.Socket, convID string) {
+	srv = messagingtest.NewServer()
+	srv.AddUser("alice-token", messagingtest.Principal{ID: "11111111-1111-4111-8111-111111111111"})
+	client, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken("alice-token"))
+	if err != nil {
+		panic(err)
+	}
+	conv, err := client.CreateConversation(context.Background(), messaging.CreateConversationParams{
+		Type: messaging.ConversationGroup, Name: "notes"})
+	if err != nil {
+		panic(err)
+	}
+	socket, err = client.NewSocket()
+	if err != nil {
+		panic(err)
+	}
+	if err := socket.Connect(context.Background()); err != nil {
+		panic(err)
+	}
+	return srv, client, socket, conv.ID
+}
+
+// The change feed runs on its own goroutine: Close stops it, and changes
+// not yet delivered are dropped. Wait for the change you need before
+// closing.
+func ExampleTimeline_OnChange() {
+	srv, client, socket, convID := exampleSetup()
+	defer srv.Close()
+	defer socket.Close()
+	ctx := context.Background()
+
+	err := func() error {
+		// readme:begin timeline
+		tl, err := timeline.New(ctx, socket, client, convID)
+		if err != nil {
+			return err
+		}
+		defer tl.Close() // stops the change feed: later changes are not delivered
+		confirmed := make(chan struct{})
+		tl.OnChange(func(c timeline.Change) {
+			if c.Op != timeline.OpNone { // our own changes; the others come from the service
+				fmt.Println(c.Op, c.Cause, c.Entry.State, c.Entry.Message.Content)
+			}
+			if c.Cause == timeline.CauseConfirmed {
+				close(confirmed)
+			}
+		})
+		if _, err := tl.Send(ctx, messaging.SendMessageParams{Content: "hello"}); err != nil {
+			return err // rolled back, and reported on the change feed
+		}
+		select { // Send has returned; the feed reports it on its own goroutine
+		case <-confirmed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+		// readme:end
+	}()
+	if err != nil {
+		panic(err)
+	}
+	// Output:
+	// send applied pending hello
+	// send confirmed confirmed hello
+}
+
+// Send waits for the server. To show the entry at once and keep going,
+// choose its id, send from a goroutine, and follow the change feed (or
+// look the entry up by id): the entry is pending until the server confirms
+// it.
+func ExampleTimeline_Send_pending() {
+	srv, client, socket, convID := exampleSetup()
+	defer srv.Close()
+	defer socket.Close()
+	ctx := context.Background()
+	tl, err := timeline.New(ctx, socket, client, convID)
+	if err != nil {
+		panic(err)
+	}
+	defer tl.Close()
+	confirmed := make(chan timeline.Entry, 1)
+	pending := make(chan timeline.Entry, 1)
+	id := messaging.NewMessageID()
+	tl.OnChange(func(c timeline.Change) {
+		if c.Entry.Message.ID != id {
+			return
+		}
+		switch c.Cause {
+		case timeline.CauseApplied:
+			pending <- c.Entry // draw it, greyed out
+		case timeline.CauseConfirmed:
+			confirmed <- c.Entry
+		}
+	})
+
+	sent := make(chan error, 1)
+	go func() {
+		_, err := tl.Send(ctx, messaging.SendMessageParams{ID: id, Content: "on its way"})
+		sent <- err // a failure is also reported on the feed, rolled back
+	}()
+	// The caller is free: the UI draws the pending entry from the feed.
+	e := <-pending
+	fmt.Println(e.Message.Content, e.State)
+	e = <-confirmed
+	fmt.Println(e.Message.Content, e.State)
+	if err := <-sent; err != nil {
+		panic(err)
+	}
+	// Output:
+	// on its way pending
+	// on its way confirmed
+}

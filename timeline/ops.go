@@ -26,6 +26,10 @@ import (
 // reports it, unless its delivery is unknown (the error matches
 // messaging.ErrDeliveryUnknown): the entry then stays pending until the
 // next reconciliation with the history settles it either way.
+//
+// The entry is in the view before Send waits. To show it and carry on
+// without waiting, choose its id (messaging.NewMessageID), call Send from
+// a goroutine, and follow the change feed or Get the entry by that id.
 func (t *Timeline) Send(ctx context.Context, params messaging.SendMessageParams) (Entry, error) {
 	if ctx == nil {
 		return Entry{}, invalid("send: nil context")

@@ -76,6 +76,7 @@ func shown(t *testing.T, tl *Timeline, id string) Entry {
 }
 
 func TestAckOvertakingOlderEvents(t *testing.T) {
+	t.Parallel()
 	tl := bare(t, Manual)
 	x := msg("x", 1, self, "v0")
 	tl.onNew(x)
@@ -101,6 +102,7 @@ func TestAckOvertakingOlderEvents(t *testing.T) {
 }
 
 func TestUpdateAfterEchoBeforeAck(t *testing.T) {
+	t.Parallel()
 	tl := bare(t, Manual)
 	x := msg("x", 1, self, "v0")
 	tl.onNew(x)
@@ -116,6 +118,7 @@ func TestUpdateAfterEchoBeforeAck(t *testing.T) {
 }
 
 func TestNoConflictOnOthersMessages(t *testing.T) {
+	t.Parallel()
 	tl := bare(t, func(Conflict) Resolution { panic("no conflict expected") })
 	y := msg("y", 1, other, "theirs")
 	tl.onNew(y)
@@ -131,6 +134,7 @@ func TestNoConflictOnOthersMessages(t *testing.T) {
 }
 
 func TestFetchYieldsToWhatTheSocketSaidMeanwhile(t *testing.T) {
+	t.Parallel()
 	tl := bare(t, Manual)
 	a, b, c := msg("a", 1, other, "a0"), msg("b", 2, other, "b0"), msg("c", 3, other, "c0")
 	for _, m := range []*messaging.Message{a, b, c} {
@@ -164,6 +168,7 @@ func TestFetchYieldsToWhatTheSocketSaidMeanwhile(t *testing.T) {
 }
 
 func TestUnknownDeliveryDecidedWhenDue(t *testing.T) {
+	t.Parallel()
 	tl := bare(t, Manual)
 	tl.mu.Lock()
 	e := tl.newEntry("s")
@@ -192,6 +197,7 @@ func TestUnknownDeliveryDecidedWhenDue(t *testing.T) {
 }
 
 func TestUnknownDeliveryConfirmedByEcho(t *testing.T) {
+	t.Parallel()
 	tl := bare(t, Manual)
 	tl.mu.Lock()
 	e := tl.newEntry("s")

@@ -58,6 +58,7 @@ type figures struct {
 }
 
 func TestPropertyConvergence(t *testing.T) {
+	t.Parallel()
 	ops := 40
 	if s := os.Getenv("TIMELINE_OPS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -66,6 +67,7 @@ func TestPropertyConvergence(t *testing.T) {
 	}
 	for _, seed := range propertySeeds(t) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel() // each seed has a service of its own
 			t.Logf("replay with TIMELINE_SEED=%d", seed)
 			runProperty(t, seed, ops)
 		})

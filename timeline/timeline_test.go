@@ -16,6 +16,7 @@ import (
 )
 
 func TestNewChecksBeforeIO(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	s := e.socket(aliceTok)
 	c := e.client(aliceTok)
@@ -37,6 +38,7 @@ func TestNewChecksBeforeIO(t *testing.T) {
 }
 
 func TestLoadsRecentHistoryThenStaysLive(t *testing.T) {
+	t.Parallel()
 	// A clock that moves a millisecond at every reading: the window
 	// takes in every message of its oldest millisecond.
 	var tick atomic.Int64
@@ -73,6 +75,7 @@ func TestLoadsRecentHistoryThenStaysLive(t *testing.T) {
 }
 
 func TestOptimisticSendVisibleBeforeAck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.send(bobTok, "hi")
 	tl, _ := e.timeline()
@@ -131,6 +134,7 @@ func TestOptimisticSendVisibleBeforeAck(t *testing.T) {
 }
 
 func TestRefusedEditRollsBackExactly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bobs := e.send(bobTok, "bob's words")
 	e.send(aliceTok, "alice's words")
@@ -158,6 +162,7 @@ func TestRefusedEditRollsBackExactly(t *testing.T) {
 }
 
 func TestRefusedDeleteRestoresTheEntry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bobs := e.send(bobTok, "keep me")
 	tl, _ := e.timeline()
@@ -179,6 +184,7 @@ func TestRefusedDeleteRestoresTheEntry(t *testing.T) {
 }
 
 func TestOwnEditAndDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tl, _ := e.timeline()
 	r := record(t, tl)
@@ -216,6 +222,7 @@ func TestOwnEditAndDelete(t *testing.T) {
 }
 
 func TestSendRefusedIsRolledBackOrKeptAsFailed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, messagingtest.WithParticipantCacheTTL(0))
 	owner := e.client(aliceTok)
 	// Bob's timelines; alice removes bob, so his sends are refused.
@@ -265,6 +272,7 @@ func TestSendRefusedIsRolledBackOrKeptAsFailed(t *testing.T) {
 }
 
 func TestTimeoutRollsBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tl, sock := e.timeline(timeline.WithChangeTimeout(50 * time.Millisecond))
 	// A socket that cannot reach the server: the send never goes out.
@@ -282,6 +290,7 @@ func TestTimeoutRollsBack(t *testing.T) {
 }
 
 func TestUnknownDeliveryIsSettledByTheHistory(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tl, _ := e.timeline()
 	r := record(t, tl)
@@ -310,6 +319,7 @@ func TestUnknownDeliveryIsSettledByTheHistory(t *testing.T) {
 }
 
 func TestResyncAfterReconnection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	edited := e.send(bobTok, "before")
 	deleted := e.send(bobTok, "doomed")
@@ -338,6 +348,7 @@ func TestResyncAfterReconnection(t *testing.T) {
 }
 
 func TestCloseEndsEverything(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tl, _ := e.timeline()
 	require.NoError(t, tl.Close())
@@ -348,6 +359,7 @@ func TestCloseEndsEverything(t *testing.T) {
 }
 
 func TestCloseFromAHandler(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tl, _ := e.timeline()
 	closed := make(chan struct{})
@@ -364,6 +376,7 @@ func TestCloseFromAHandler(t *testing.T) {
 }
 
 func TestHandlerPanicsDoNotStopTheFeed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tl, _ := e.timeline()
 	tl.OnChange(func(timeline.Change) { panic("boom") })
@@ -375,6 +388,7 @@ func TestHandlerPanicsDoNotStopTheFeed(t *testing.T) {
 }
 
 func TestFillsSequenceGaps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// A socket that does not fill gaps itself, and misses messages while
 	// out of the conversation's room.
@@ -394,6 +408,7 @@ func TestFillsSequenceGaps(t *testing.T) {
 }
 
 func TestWindowTakesTheOldestMillisecondWhole(t *testing.T) {
+	t.Parallel()
 	at := time.Now()
 	e := newEnv(t, messagingtest.WithClock(func() time.Time { return at }))
 	for _, c := range []string{"a", "b", "c", "d"} {

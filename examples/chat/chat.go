@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +23,20 @@ const displayNameKey = "displayName"
 type options struct {
 	// history is how many earlier messages to show on arrival.
 	history int
+	// keys says that in delivers keys as they are typed (a terminal in
+	// cbreak mode): the chat echoes and edits the line itself, and redraws
+	// it below what arrives while it is typed.
+	keys bool
+	// names are display names known beforehand, by principal id (the demo
+	// users').
+	names map[string]string
 }
+
+// nameScan is how many of the latest messages are read on arrival to learn
+// the names of the participants: the service knows no one's name but the
+// caller's (GET /api/auth/me), so the chat learns the others' from the
+// display names their messages carry.
+const nameScan = 200
 
 // chat runs one chat session of the client's user in a conversation: every
 // line read from in becomes a message (or a /command), and what the
@@ -35,12 +47,15 @@ func chat(ctx context.Context, client *messaging.Client, conversationID string, 
 	s := &session{
 		client:  client,
 		conv:    conversationID,
-		out:     out,
+		con:     &console{out: out, keys: opt.keys},
 		names:   map[string]string{},
 		members: map[string]bool{},
 		typing:  map[string]bool{},
 		mine:    map[string]bool{},
 		gaveUp:  make(chan error, 1),
+	}
+	for id, n := range opt.names {
+		s.names[id] = n
 	}
 	return s.run(ctx, in, opt)
 }
@@ -53,8 +68,7 @@ type session struct {
 	me     messaging.User
 	myName string
 
-	outMu sync.Mutex
-	out   io.Writer
+	con *console
 
 	mu      sync.Mutex
 	names   map[string]string // principal id → display name
@@ -97,23 +111,14 @@ func (s *session) run(ctx context.Context, in io.Reader, opt options) error {
 		return err
 	}
 	s.printf("* connected as %s to %q (%s); type a message and press Enter, /help for commands", s.myName, conv.Name, conv.ID)
+	s.con.setPrompt(s.myName + "> ")
+	defer s.con.finish()
 
 	lines := make(chan string)
 	readErr := make(chan error, 1)
 	done := make(chan struct{})
 	defer close(done)
-	go func() {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-done:
-				return
-			}
-		}
-		readErr <- sc.Err()
-	}()
+	go func() { readErr <- s.con.readLines(in, lines, done) }()
 
 	for {
 		select {
@@ -221,29 +226,34 @@ func (s *session) command(ctx context.Context, args []string) (quit bool, err er
 			}
 		}
 		return false, s.showHistory(ctx, n)
+	case "help":
+		s.printf("%s", help)
 	default:
+		s.printf("! unknown command /%s", args[0])
 		s.printf("%s", help)
 	}
 	return false, nil
 }
 
-// showHistory prints the last n messages, oldest first.
+// showHistory prints the last n messages, oldest first. It reads at least
+// the last nameScan messages, to learn the names of their senders.
 func (s *session) showHistory(ctx context.Context, n int) error {
-	if n <= 0 {
-		return nil
-	}
 	var last []messaging.Message
-	for m, err := range s.client.Messages(ctx, s.conv, messaging.WithPageSize(n)) {
+	read := 0
+	for m, err := range s.client.Messages(ctx, s.conv, messaging.WithPageSize(max(n, 50)), messaging.WithoutControl()) {
 		if err != nil {
 			return fmt.Errorf("history: %w", err)
 		}
-		if m.IsControl() {
-			continue
+		s.learn(&m)
+		if len(last) < n {
+			last = append(last, m)
 		}
-		last = append(last, m)
-		if len(last) == n {
+		if read++; read >= max(n, nameScan) {
 			break
 		}
+	}
+	if n <= 0 {
+		return nil
 	}
 	if len(last) == 0 {
 		s.printf("* no messages yet")
@@ -252,7 +262,6 @@ func (s *session) showHistory(ctx context.Context, n int) error {
 	slices.Reverse(last)
 	s.printf("* the last %d message(s):", len(last))
 	for i := range last {
-		s.learn(&last[i])
 		s.printf("%s", s.format(&last[i], true))
 	}
 	return nil
@@ -393,13 +402,17 @@ func (s *session) member(id string) {
 	s.mu.Unlock()
 }
 
-// name returns a principal's display name: the one its messages carry,
-// else the start of its id.
+// name returns a principal's display name: one known beforehand or
+// carried by its messages; else an id that is not a UUID, such as an
+// agent's "assistant:helper", as it is; else the start of the id.
 func (s *session) name(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n, ok := s.names[id]; ok {
 		return n
+	}
+	if uuid.Validate(id) != nil {
+		return id
 	}
 	return short(id)
 }
@@ -459,11 +472,10 @@ func (s *session) activity(typ messaging.ActivityEventType, r messaging.Activity
 	return who + ": " + what + " " + pct
 }
 
-// printf writes one line; handlers and the input loop share out.
+// printf writes one line, above the line being typed; handlers and the
+// input loop share the console.
 func (s *session) printf(format string, args ...any) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	fmt.Fprintf(s.out, format+"\n", args...)
+	s.con.println(fmt.Sprintf(format, args...))
 }
 
 // short abbreviates an id for display.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -91,6 +92,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestChatTwoTerminals(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	ctx := context.Background()
 
@@ -133,6 +135,7 @@ func TestChatTwoTerminals(t *testing.T) {
 }
 
 func TestChatJoinsGroupConversation(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	srv.AddUser("dave-token", messagingtest.Principal{ID: "da5e0000-0000-4000-8000-000000000004", Name: "dave"})
 	dave := startChat(t, context.Background(), srv.URL(), "dave-token", conv)
@@ -143,6 +146,7 @@ func TestChatJoinsGroupConversation(t *testing.T) {
 }
 
 func TestChatEndsWithContext(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
@@ -152,6 +156,7 @@ func TestChatEndsWithContext(t *testing.T) {
 }
 
 func TestChatRefusedToken(t *testing.T) {
+	t.Parallel()
 	srv, conv := demo(t)
 	nobody := startChat(t, context.Background(), srv.URL(), "wrong", conv)
 	err := nobody.wait(t)
@@ -159,6 +164,7 @@ func TestChatRefusedToken(t *testing.T) {
 }
 
 func TestRunServeCreatesDemo(t *testing.T) {
+	t.Parallel()
 	var out screen
 	err := run(context.Background(), config{history: 10}, strings.NewReader("hello\n"), &out)
 	require.NoError(t, err)
@@ -168,6 +174,7 @@ func TestRunServeCreatesDemo(t *testing.T) {
 }
 
 func TestRunServeAndEndpointExclusive(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), config{serve: "127.0.0.1:0", endpoint: "http://x", endpointSet: true}, strings.NewReader(""), io.Discard)
 	require.ErrorContains(t, err, "exclude each other")
 }
@@ -204,6 +211,85 @@ func TestChatShowsActivity(t *testing.T) {
 
 	alice.typeLine(t, "/history 5")
 	alice.screen.waitFor(t, `] b0b00000: flight_search done: {"flights_found":25}`)
+	alice.keys.Close()
+	require.NoError(t, alice.wait(t))
+}
+
+func TestChatUnknownCommand(t *testing.T) {
+	t.Parallel()
+	srv, conv := demo(t)
+	alice := startChat(t, context.Background(), srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, "* connected as alice")
+	alice.typeLine(t, "/nonsense")
+	alice.screen.waitFor(t, "! unknown command /nonsense\ncommands:")
+	alice.typeLine(t, "/help")
+	require.Eventually(t, func() bool { return strings.Count(alice.screen.String(), "commands:") == 2 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1, strings.Count(alice.screen.String(), "unknown command"), "/help is a command")
+	alice.keys.Close()
+	require.NoError(t, alice.wait(t))
+}
+
+// TestChatNamesBeforeTheySpeak: people show by name before they say
+// anything in this session: the demo users' names are known, and others'
+// are learnt from the latest messages, beyond those shown.
+func TestChatNamesBeforeTheySpeak(t *testing.T) {
+	t.Parallel()
+	srv, conv := demo(t)
+	ctx := context.Background()
+	// Bob spoke once, long ago: 30 messages back, beyond the 10 shown.
+	bob := startChat(t, ctx, srv.URL(), "bob-token", conv)
+	bob.screen.waitFor(t, "* connected as bob")
+	bob.typeLine(t, "an old message")
+	require.Eventually(t, func() bool { return len(srv.Messages(conv)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	bob.typeLine(t, "/quit")
+	require.NoError(t, bob.wait(t))
+	alice, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken("alice-token"))
+	require.NoError(t, err)
+	for i := range 30 {
+		_, err := alice.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv, Content: fmt.Sprint("filler ", i)})
+		require.NoError(t, err)
+	}
+
+	// A chat without the demo names learns bob's from his old message.
+	a := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	a.screen.waitFor(t, "* connected as alice")
+	assert.NotContains(t, a.screen.String(), "an old message", "only the last 10 are shown")
+	bob = startChat(t, ctx, srv.URL(), "bob-token", conv)
+	a.screen.waitFor(t, "* bob is online")
+
+	// Carol never spoke: with the demo names (run with a demo token), she
+	// shows by name.
+	var out screen
+	r, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{endpoint: srv.URL(), endpointSet: true, token: "alice-token", conversation: conv, history: 10}, r, &out)
+	}()
+	out.waitFor(t, "* connected as alice")
+	carol := startChat(t, ctx, srv.URL(), "carol-token", conv)
+	out.waitFor(t, "* carol is online")
+	assert.NotContains(t, out.String(), "ca201000")
+
+	for _, tm := range []*terminal{a, bob, carol} {
+		tm.keys.Close()
+		require.NoError(t, tm.wait(t))
+	}
+	w.Close()
+	require.NoError(t, <-done)
+}
+
+func TestChatAgentIDsAsNames(t *testing.T) {
+	t.Parallel()
+	srv, conv := demo(t)
+	srv.AddUser("helper-token", messagingtest.Principal{ID: "assistant:helper", Type: messaging.UserTypeAgent})
+	ctx := context.Background()
+	alice := startChat(t, ctx, srv.URL(), "alice-token", conv)
+	alice.screen.waitFor(t, "* connected as alice")
+	helper, err := messaging.NewClient(messaging.WithEndpoint(srv.URL()), messaging.WithToken("helper-token"))
+	require.NoError(t, err)
+	_, err = helper.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv, Content: "hello, I am an agent"}) // joins it
+	require.NoError(t, err)
+	alice.screen.waitFor(t, "] assistant:helper (agent): hello, I am an agent")
 	alice.keys.Close()
 	require.NoError(t, alice.wait(t))
 }

@@ -21,10 +21,19 @@
 //
 // Commands: /presence online|away|busy|offline, /history [n], /quit, /help.
 //
-// A line-based terminal hands a line over only when Enter is pressed, so the
-// chat cannot send typing events as keys are pressed: it sends typing:start
-// and typing:stop around each line it sends, and shows the typing events of
-// the others (a streaming agent types for as long as its reply grows).
+// On a terminal, the chat reads keys (it puts the terminal in cbreak mode
+// with stty, and restores it on exit) and edits the line itself, so that
+// what arrives while a line is typed is printed above it and the prompt and
+// the typed text are drawn again; elsewhere it reads lines. It sends
+// typing:start and typing:stop around each line it sends, and shows the
+// typing events of the others (a streaming agent types for as long as its
+// reply grows).
+//
+// The service tells each user only their own name (GET /api/auth/me), so
+// the chat sends its user's name in each message's metadata and shows the
+// others by the names found in the latest messages (the demo users' names
+// are known from the start); someone who has not written lately shows as
+// the start of their id, an agent with a readable id by that id.
 package main
 
 import (
@@ -55,6 +64,7 @@ type config struct {
 	conversation string
 	serve        string
 	history      int
+	keys         bool // stdin is a terminal in cbreak mode
 }
 
 func main() {
@@ -73,8 +83,16 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// On a terminal, read keys rather than lines, so that what arrives
+	// while a line is typed does not split it.
+	restore := func() {}
+	if r, ok := cbreak(); ok {
+		cfg.keys, restore = true, r
+	}
+	defer restore()
 	if err := run(ctx, cfg, os.Stdin, os.Stdout); err != nil {
 		stop()
+		restore()
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(1)
 	}
@@ -123,7 +141,22 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 		cfg.conversation = conv.ID
 		fmt.Fprintf(out, "Created group conversation %s; others join with -conversation %s\n", conv.ID, conv.ID)
 	}
-	return chat(ctx, client, cfg.conversation, in, out, options{history: cfg.history})
+	opt := options{history: cfg.history, keys: cfg.keys}
+	if isDemoToken(cfg.token) {
+		opt.names = demoNames()
+	}
+	return chat(ctx, client, cfg.conversation, in, out, opt)
+}
+
+// demoNames are the demo users' names. The service tells each user only
+// their own name (GET /api/auth/me); a chat learns the others' from their
+// messages, and, with the demo service, knows them from the start.
+func demoNames() map[string]string {
+	names := make(map[string]string, len(demoUsers))
+	for _, u := range demoUsers {
+		names[u.id] = u.name
+	}
+	return names
 }
 
 func isDemoToken(token string) bool {
