@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +103,15 @@ func TestPresenceTrackerWithoutAnnouncementsKnowsNobodyEarlier(t *testing.T) {
 	sa, err := messaging.NewSocket(messaging.WithEndpoint(srv.URL()), messaging.WithToken(a))
 	require.NoError(t, err)
 	defer sa.Close()
+	// A reconnection of a (a heartbeat missed on a loaded machine) is
+	// announced to b by the service, as it should be: the claim below is
+	// only about a socket that stayed connected.
+	var aReconnected atomic.Bool
+	sa.OnStateChange(func(c messaging.StateChange) {
+		if c.Current == messaging.StateReconnecting {
+			aReconnected.Store(true)
+		}
+	})
 	ta := messaging.NewPresenceTracker(sa) // no announcements
 	defer ta.Close()
 	require.NoError(t, sa.Connect(ctx))
@@ -121,5 +131,9 @@ func TestPresenceTrackerWithoutAnnouncementsKnowsNobodyEarlier(t *testing.T) {
 	_, err = sa.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv.ID, Content: "barrier"})
 	require.NoError(t, err)
 	<-got
+	if aReconnected.Load() {
+		t.Log("a reconnected, which the service announces: nothing to check")
+		return
+	}
 	assert.NotContains(t, tb.Online(conv.ID), a, "the service never tells b that a was online")
 }
