@@ -16,13 +16,17 @@ func ExampleRun_StartToolCall() {
 	conv := exampleConversation(srv)
 	ctx := context.Background()
 
-	// Bob watches.
+	// Bob watches, and asks.
 	bob := connected(srv, exBobToken)
 	defer bob.Close()
 	tracker := messaging.NewActivityTracker(bob)
 	defer tracker.Close()
 	events := make(chan messaging.ActivityEvent, 10)
 	tracker.OnChange(func(e messaging.ActivityEvent) { events <- e })
+	question, err := bob.SendMessage(ctx, messaging.SendMessageParams{ConversationID: conv, Content: "NYC to Paris?"})
+	if err != nil {
+		panic(err)
+	}
 
 	// Alice's program works (an agent would do the same).
 	alice := connected(srv, exAliceToken)
@@ -33,13 +37,6 @@ func ExampleRun_StartToolCall() {
 	}
 	defer run.End()
 
-	call, err := run.StartToolCall(ctx, messaging.ToolCallParams{
-		Name:       "flight_search",
-		Parameters: map[string]string{"origin": "NYC", "destination": "PAR"},
-	})
-	if err != nil {
-		panic(err)
-	}
 	show := func(e messaging.ActivityEvent) {
 		r := e.Record
 		switch e.Type {
@@ -51,22 +48,40 @@ func ExampleRun_StartToolCall() {
 			fmt.Printf("%s: %s completed: %s\n", exNames[r.SenderID], r.Name, r.Result)
 		}
 	}
-	show(await(events))
-
-	if err := call.Progress(ctx, 0.75, "searching flights…"); err != nil {
-		panic(err)
+	// searchFlights stands in for the tool. While it runs, Bob sees the
+	// call start and make progress.
+	searchFlights := func(ctx context.Context, params map[string]string) (any, error) {
+		show(await(events))
+		show(await(events))
+		fmt.Println("running:", len(tracker.Activities(conv)))
+		return map[string]int{"flights_found": 25}, nil
 	}
-	show(await(events))
-	fmt.Println("running:", len(tracker.Activities(conv)))
+	params := map[string]string{"origin": "NYC", "destination": "PAR"}
 
-	if err := call.Complete(ctx, map[string]int{"flights_found": 25}); err != nil {
+	err = func() error {
+		// readme:begin activity-tool-call
+		call, err := run.StartToolCall(ctx, messaging.ToolCallParams{
+			Name: "flight_search", Parameters: params, ReplyTo: question.ID,
+		})
+		if err != nil {
+			return err
+		}
+		_ = call.Progress(ctx, 0.75, "Searching for return flights...") // at most one edit per 100 ms
+		result, err := searchFlights(run.Context(), params)
+		if err != nil {
+			return call.Fail(ctx, messaging.ActivityError{Code: "EXTERNAL_API_ERROR", Message: err.Error(), Retryable: true})
+		}
+		return call.Complete(ctx, result)
+		// readme:end
+	}()
+	if err != nil {
 		panic(err)
 	}
 	show(await(events))
 	fmt.Println("running:", len(tracker.Activities(conv)))
 	// Output:
 	// alice: flight_search started {"destination":"PAR","origin":"NYC"}
-	// alice: searching flights… 75 %
+	// alice: Searching for return flights... 75 %
 	// running: 1
 	// alice: flight_search completed: {"flights_found":25}
 	// running: 0
