@@ -137,6 +137,10 @@ type Instrumentation struct {
 
 	reg metric.Registration
 
+	// Attribute sets of the common measurements, made once.
+	sendSets    map[sendKey]attribute.Set
+	processOpts metric.MeasurementOption
+
 	mu      sync.Mutex
 	sockets map[*messaging.Socket]struct{}
 	gone    messaging.SocketStats // the counters of the sockets closed so far
@@ -162,6 +166,14 @@ func New(opts ...Option) (*Instrumentation, error) {
 		prop:    c.prop,
 		sockets: make(map[*messaging.Socket]struct{}),
 	}
+	i.sendSets = make(map[sendKey]attribute.Set)
+	for _, ev := range []string{messaging.EventMessageSend, messaging.EventControlSend} {
+		for _, tr := range []messaging.Transport{messaging.TransportREST, messaging.TransportSocket} {
+			i.sendSets[sendKey{ev, tr}] = attribute.NewSet(sendMetricAttrs(ev, tr)...)
+		}
+	}
+	i.processOpts = metric.WithAttributeSet(attribute.NewSet(keySystem.String(System), keyOpType.String("process"),
+		keyOpName.String(messaging.EventMessageNew)))
 	if err := i.instruments(c.mp.Meter(ScopeName)); err != nil {
 		return nil, fmt.Errorf("messaging/otel: %w", err)
 	}
@@ -385,15 +397,26 @@ func (i *Instrumentation) handshake(ctx context.Context, h http.Header) {
 
 // ---- sends ----
 
-func (i *Instrumentation) send(ctx context.Context, info messaging.SendInfo) (context.Context, func(error)) {
-	attrs := []attribute.KeyValue{
+type sendKey struct {
+	event     string
+	transport messaging.Transport
+}
+
+func sendMetricAttrs(event string, tr messaging.Transport) []attribute.KeyValue {
+	return []attribute.KeyValue{
 		keySystem.String(System),
 		keyOpType.String("send"),
-		keyOpName.String(info.Event),
-		KeyTransport.String(string(info.Transport)),
+		keyOpName.String(event),
+		KeyTransport.String(string(tr)),
 	}
-	mattrs := metric.WithAttributes(attrs...)
-	attrs = append(attrs, keyDestination.String(info.ConversationID))
+}
+
+func (i *Instrumentation) send(ctx context.Context, info messaging.SendInfo) (context.Context, func(error)) {
+	set, ok := i.sendSets[sendKey{info.Event, info.Transport}]
+	if !ok {
+		set = attribute.NewSet(sendMetricAttrs(info.Event, info.Transport)...)
+	}
+	attrs := append(sendMetricAttrs(info.Event, info.Transport), keyDestination.String(info.ConversationID))
 	if info.MessageID != "" {
 		attrs = append(attrs, keyMessageID.String(info.MessageID))
 	}
@@ -403,18 +426,20 @@ func (i *Instrumentation) send(ctx context.Context, info messaging.SendInfo) (co
 	ctx, span := i.tracer.Start(ctx, "send "+info.Event, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	start := time.Now()
 	return ctx, func(err error) {
-		opts := []metric.RecordOption{mattrs}
+		d := time.Since(start).Seconds()
 		if err != nil {
 			et := errorType(err)
 			span.SetAttributes(keyErrorType.String(et))
 			span.SetStatus(codes.Error, err.Error())
-			opts = append(opts, metric.WithAttributes(keyErrorType.String(et)))
+			span.End()
+			kvs := append(set.ToSlice(), keyErrorType.String(et))
+			i.opDuration.Record(ctx, d, metric.WithAttributes(kvs...))
+			return
 		}
 		span.End()
-		i.opDuration.Record(ctx, time.Since(start).Seconds(), opts...)
-		if err == nil {
-			i.sent.Add(ctx, 1, mattrs)
-		}
+		opts := metric.WithAttributeSet(set)
+		i.opDuration.Record(ctx, d, opts)
+		i.sent.Add(ctx, 1, opts)
 	}
 }
 
@@ -429,24 +454,23 @@ func (i *Instrumentation) deliver(_ *messaging.Socket, m *messaging.Message) fun
 	var links []trace.Link
 	if sc, ok := messageSpanContext(m); ok {
 		parent = trace.ContextWithRemoteSpanContext(parent, sc)
-		links = append(links, trace.Link{SpanContext: sc})
+		links = []trace.Link{{SpanContext: sc}}
 	}
-	attrs := []attribute.KeyValue{
-		keySystem.String(System),
-		keyOpType.String("process"),
-		keyOpName.String(messaging.EventMessageNew),
-	}
-	mattrs := metric.WithAttributes(attrs...)
-	attrs = append(attrs, keyDestination.String(m.ConversationID), keyMessageID.String(m.ID))
 	ctx, span := i.tracer.Start(parent, "process "+messaging.EventMessageNew, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attrs...), trace.WithLinks(links...))
+		trace.WithAttributes(
+			keySystem.String(System),
+			keyOpType.String("process"),
+			keyOpName.String(messaging.EventMessageNew),
+			keyDestination.String(m.ConversationID),
+			keyMessageID.String(m.ID),
+		), trace.WithLinks(links...))
 	processing.Store(m, span)
 	start := time.Now()
 	return func() {
 		processing.Delete(m)
 		span.End()
-		i.processDuration.Record(ctx, time.Since(start).Seconds(), mattrs)
-		i.consumed.Add(ctx, 1, mattrs)
+		i.processDuration.Record(ctx, time.Since(start).Seconds(), i.processOpts)
+		i.consumed.Add(ctx, 1, i.processOpts)
 	}
 }
 
