@@ -59,9 +59,33 @@ type Observer struct {
 
 	// Socket is called when a socket is made; the function it returns, if
 	// not nil, is called by the socket's first Close. Use it to read
-	// [Socket.Stats] and [Socket.State] for metrics.
+	// [Socket.Stats] and [Socket.State] for metrics. A socket that is
+	// never closed stays known to the observer.
 	Socket func(s *Socket) func()
+
+	// MessageContext returns ctx carrying the trace of m, for work done on
+	// m's behalf (an agent's turn answering it): while an OnMessage handler
+	// handles m, the trace of that handling. Code that serves messages,
+	// such as an agent server, calls it through [Socket.Observer].
+	MessageContext func(ctx context.Context, m *Message) context.Context
+
+	// Turn is called when an agent server starts a turn answering
+	// info.Question, with the turn's context; the context it returns is the
+	// one the turn's handler gets, and the function, if not nil, is called
+	// once with the handler's outcome.
+	Turn func(ctx context.Context, info TurnInfo) (context.Context, func(err error))
 }
+
+// TurnInfo describes an agent's turn.
+type TurnInfo struct {
+	Question *Message // the message the turn answers
+	AgentID  string   // the agent's id, when known
+}
+
+// Observer returns the observer installed with [WithObserver], or nil.
+// Packages built on the Socket (an agent server) use it to report their
+// own work through the same hooks; do not modify it.
+func (s *Socket) Observer() *Observer { return s.cfg.common.observer }
 
 // RequestInfo describes one attempt of a REST request.
 type RequestInfo struct {

@@ -123,6 +123,8 @@ func TestObserverHooks(t *testing.T) {
 	ctx := context.WithValue(testCtx(t), traceKey{}, "11112222333344445555666677778888")
 
 	bob := e.socket(bobTok, obs)
+	assert.NotNil(t, bob.Observer())
+	assert.Nil(t, e.socket(carolTok).Observer())
 	got, _ := collect(bob.OnMessage)
 	require.NoError(t, bob.Connect(ctx))
 

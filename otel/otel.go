@@ -302,6 +302,11 @@ func (i *Instrumentation) Observer() *messaging.Observer {
 		Deliver:   i.deliver,
 		Run:       i.run,
 		Socket:    i.socket,
+
+		MessageContext: MessageContext,
+		Turn: func(ctx context.Context, info messaging.TurnInfo) (context.Context, func(error)) {
+			return i.StartTurn(ctx, info.Question, info.AgentID)
+		},
 	}
 }
 
@@ -546,8 +551,9 @@ func (i *Instrumentation) run(ctx context.Context, info messaging.RunInfo) (cont
 // StartTurn starts an agent's turn in answer to m: a span, child of
 // MessageContext(ctx, m) (so of the handling of m, in m's trace), and the
 // turn metrics. Call the returned function once with the turn's outcome.
-// An agent server calls it around each turn; sends made with the returned
-// context carry the turn's trace id.
+// An agent server calls it around each turn, through the Observer's Turn
+// hook (or a middleware of its handlers calls it); sends made with the
+// returned context carry the turn's trace id.
 func (i *Instrumentation) StartTurn(ctx context.Context, m *messaging.Message, agentID string) (context.Context, func(err error)) {
 	ctx = MessageContext(ctx, m)
 	attrs := []attribute.KeyValue{keySystem.String(System), keyOpType.String("process"), keyOpName.String("turn")}

@@ -393,13 +393,14 @@ func TestOneTraceFromRESTSendThroughHandlerToReply(t *testing.T) {
 }
 
 // agentAnswers makes the agent answer each of alice's messages from its
-// handler, within a turn.
-func agentAnswers(t *testing.T, h *harness, agent *messaging.Socket) {
+// handler, within a turn started through the socket's Observer, as an
+// agent server does.
+func agentAnswers(t *testing.T, _ *harness, agent *messaging.Socket) {
 	agent.OnMessage(func(m *messaging.Message) {
 		if m.SenderID != aliceID {
 			return
 		}
-		tctx, end := h.inst.StartTurn(context.Background(), m, "agent:helper")
+		tctx, end := agent.Observer().Turn(context.Background(), messaging.TurnInfo{Question: m, AgentID: "agent:helper"})
 		sctx, cancel := context.WithTimeout(tctx, waitLimit)
 		defer cancel()
 		_, err := agent.SendMessage(sctx, messaging.SendMessageParams{
