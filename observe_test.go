@@ -253,3 +253,66 @@ func TestClientStatsZeroValue(t *testing.T) {
 	var c messaging.Client
 	assert.Equal(t, messaging.ClientStats{}, c.Stats())
 }
+
+// pollStats waits, with a generous bound, until ok holds for s's stats.
+func pollStats(t *testing.T, s *messaging.Socket, what string, ok func(messaging.SocketStats) bool) messaging.SocketStats {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		st := s.Stats()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats never showed %s: %+v", what, st)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// An attempt without an acknowledgement within the ack timeout is
+// counted; the repeat that succeeds is acknowledged.
+func TestSocketStatsAckTimeouts(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect(aliceTok, messaging.WithAckTimeout(50*time.Millisecond))
+	e.srv.SetLatency(time.Second)
+	done := make(chan error, 1)
+	go func() {
+		_, err := alice.SendMessage(testCtx(t), messaging.SendMessageParams{ConversationID: e.conv, Content: "slow"})
+		done <- err
+	}()
+	pollStats(t, alice, "an ack timeout", func(st messaging.SocketStats) bool { return st.AckTimeouts >= 1 })
+	e.srv.SetLatency(0)
+	require.NoError(t, recv(t, done))
+	st := alice.Stats()
+	assert.Equal(t, int64(1), st.Sends, "one call")
+	assert.GreaterOrEqual(t, st.Acks, int64(1))
+}
+
+// Events dropped by a full handler queue are counted, and the queue's
+// depth is visible while the handler is busy.
+func TestSocketStatsSlowConsumer(t *testing.T) {
+	e := newEnv(t)
+	alice := e.connect(aliceTok)
+	bob := e.socket(bobTok, messaging.WithHandlerQueueSize(1), messaging.WithBackfill(false))
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	bob.OnMessage(func(*messaging.Message) {
+		entered <- struct{}{}
+		<-release
+	})
+	require.NoError(t, bob.Connect(testCtx(t)))
+	send := func() {
+		_, err := alice.SendMessage(testCtx(t), messaging.SendMessageParams{ConversationID: e.conv, Content: "x"})
+		require.NoError(t, err)
+	}
+	send()
+	recv(t, entered) // the handler holds the first message
+	send()
+	pollStats(t, bob, "one queued event", func(st messaging.SocketStats) bool { return st.QueueDepth == 1 })
+	send()
+	st := pollStats(t, bob, "a drop", func(st messaging.SocketStats) bool { return st.SlowConsumerDrops == 1 })
+	assert.Equal(t, 1, st.QueueDepth)
+	close(release)
+	pollStats(t, bob, "an empty queue", func(st messaging.SocketStats) bool { return st.QueueDepth == 0 })
+}
