@@ -153,6 +153,12 @@ func TestObserverHooks(t *testing.T) {
 	ctl, err := agent.SendControl(ctx, e.conv, messaging.ControlParams{Event: "pause"})
 	require.NoError(t, err)
 	assert.Equal(t, "11112222333344445555666677778888", ctl.TraceID)
+	agentREST, err := messaging.NewClient(messaging.WithEndpoint(e.srv.URL()), messaging.WithToken(agentTok),
+		messaging.WithHTTPClient(e.srv.Client()), obs)
+	require.NoError(t, err)
+	ctl, err = agentREST.SendControl(ctx, e.conv, messaging.ControlParams{Event: "resume"})
+	require.NoError(t, err)
+	assert.Equal(t, "11112222333344445555666677778888", ctl.TraceID)
 
 	// A run's trace id is its Run hook's context's, unless chosen.
 	run, err := agent.Run(ctx, e.conv, "", messaging.WithRunPrincipal(agentID))
@@ -170,17 +176,19 @@ func TestObserverHooks(t *testing.T) {
 	require.NoError(t, agent.Close())
 
 	s := rec.snapshot()
-	assert.Len(t, s.sends, 5)
+	assert.Len(t, s.sends, 6)
 	assert.Equal(t, messaging.SendInfo{Transport: messaging.TransportREST, Event: messaging.EventMessageSend,
 		ConversationID: e.conv, MessageID: m1.ID}, s.sends[0])
 	assert.Equal(t, messaging.SendInfo{Transport: messaging.TransportSocket, Event: messaging.EventMessageSend,
 		ConversationID: e.conv, MessageID: m4.ID}, s.sends[3])
 	assert.Equal(t, messaging.SendInfo{Transport: messaging.TransportSocket, Event: messaging.EventControlSend,
 		ConversationID: e.conv, Control: "stream.pause"}, s.sends[4])
-	assert.Equal(t, []error{nil, nil, nil, nil, nil}, s.sendErrs)
-	require.Len(t, s.requests, 3, "the client's three POSTs (the sockets read no history here)")
+	assert.Equal(t, messaging.SendInfo{Transport: messaging.TransportREST, Event: messaging.EventControlSend,
+		ConversationID: e.conv, Control: "stream.resume"}, s.sends[5])
+	assert.Equal(t, []error{nil, nil, nil, nil, nil, nil}, s.sendErrs)
+	require.Len(t, s.requests, 4, "the clients' four POSTs (the sockets read no history here)")
 	assert.Equal(t, messaging.RequestInfo{Method: http.MethodPost, Path: "/api/conversations/" + e.conv + "/messages"}, s.requests[0])
-	assert.Equal(t, []int{201, 201, 201}, s.requestEnd)
+	assert.Equal(t, []int{201, 201, 201, 201}, s.requestEnd)
 	assert.Equal(t, []string{m1.ID, m2.ID, m3.ID, m4.ID}, s.delivered)
 	assert.Equal(t, []string{"11112222333344445555666677778888", ""}, s.handshakes,
 		"each socket's handshake sees its own Connect's context (the agent's carried no trace)")
