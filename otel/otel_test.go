@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -468,4 +469,24 @@ func TestMessageContextWithoutInstrumentation(t *testing.T) {
 	assert.Equal(t, m.TraceID, msgotel.TraceID(c))
 	assert.True(t, trace.SpanContextFromContext(c).IsRemote())
 	assert.Equal(t, "", msgotel.TraceID(base))
+}
+
+// A refused send ends its spans in error, with error.type, and counts no
+// sent message.
+func TestRefusedSendSpans(t *testing.T) {
+	h := newHarness(t)
+	h.srv.AddUser("mallory-token", messagingtest.Principal{ID: "3a110000-0000-4000-8000-000000000009", Name: "mallory"})
+	_, err := h.client("mallory-token").SendMessage(ctx(t), messaging.SendMessageParams{ConversationID: h.conv, Content: "let me in"})
+	require.ErrorIs(t, err, messaging.ErrForbidden)
+	spans := h.spans.Ended()
+	send := find(t, spans, "send message:send", "", "")
+	post := find(t, spans, "POST", "url.full", h.srv.URL()+"/api/conversations/"+h.conv+"/messages")
+	assert.Equal(t, codes.Error, send.Status().Code)
+	assert.Equal(t, "403", attr(send, "error.type").AsString())
+	assert.Equal(t, codes.Error, post.Status().Code)
+	assert.Equal(t, int64(403), attr(post, "http.response.status_code").AsInt64())
+	assert.Equal(t, "403", attr(post, "error.type").AsString())
+	ms := h.metrics()
+	assert.NotContains(t, ms, msgotel.MetricSentMessages, "nothing sent")
+	assert.Equal(t, uint64(1), histCount(t, ms[msgotel.MetricOperationDuration]))
 }
