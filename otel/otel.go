@@ -120,7 +120,9 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 
 // Instrumentation reports to one tracer and one meter. Make it with New,
 // install it on Clients and Sockets with Option (or Observer), and call
-// Shutdown when done. It is safe for concurrent use.
+// Shutdown when done. It is safe for concurrent use. It reads the
+// counters of every Socket it was installed on until the socket is
+// closed: close sockets you no longer use.
 type Instrumentation struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
