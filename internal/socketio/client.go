@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -41,6 +42,10 @@ type ClientOptions struct {
 	Path string
 	// Header is sent with every handshake request.
 	Header http.Header
+	// HeaderFunc, if set, is called before every handshake (reconnections
+	// included) with the attempt's context; the headers it returns are
+	// added to (and override) Header. It must not block.
+	HeaderFunc func(ctx context.Context) http.Header
 	// Auth, if set, is called before every namespace CONNECT (first connect
 	// and each reconnection), so a refreshed token is always used. The value
 	// must encode to a JSON object; nil means no auth payload.
@@ -606,10 +611,18 @@ func (c *Client) connectError(r *run, err error) {
 // itself (engineio's Read reads the network on the caller's goroutine): one
 // goroutine per connection, and an ack goes from the network to its
 // waiting caller without a hand-off.
-func (c *Client) dialOptions() engineio.DialOptions {
+func (c *Client) dialOptions(ctx context.Context) engineio.DialOptions {
+	h := c.opts.Header
+	if c.opts.HeaderFunc != nil {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		maps.Copy(h, c.opts.HeaderFunc(ctx))
+	}
 	return engineio.DialOptions{
 		Path:       c.opts.Path,
-		Header:     c.opts.Header,
+		Header:     h,
 		HTTPClient: c.opts.HTTPClient,
 		MaxPayload: c.opts.MaxPayload,
 	}
@@ -650,7 +663,7 @@ func (c *Client) session(r *run) (outcome, error) {
 		c.connectError(r, err)
 		return outFailed, err
 	}
-	conn, err := engineio.Dial(dctx, c.url, c.dialOptions())
+	conn, err := engineio.Dial(dctx, c.url, c.dialOptions(dctx))
 	if err != nil {
 		return failed(err)
 	}
