@@ -39,7 +39,8 @@ type Observer struct {
 	Handshake func(ctx context.Context, h http.Header)
 
 	// Send is called when a message or a control event is sent, over REST
-	// or the socket, once its id is chosen and before its trace id is: the
+	// or the socket, or a message is edited over the socket (a stream's
+	// edits among them), once its id is chosen and before its trace id is: the
 	// context it returns is used for the call (for instance, with a span
 	// of its own) and TraceID reads the trace id from it. The function, if
 	// not nil, is called with the call's error (nil: stored) once the
@@ -69,10 +70,12 @@ type Observer struct {
 	// such as an agent server, calls it through [Socket.Observer].
 	MessageContext func(ctx context.Context, m *Message) context.Context
 
-	// Turn is called when an agent server starts a turn answering
-	// info.Question, with the turn's context; the context it returns is the
-	// one the turn's handler gets, and the function, if not nil, is called
-	// once with the handler's outcome.
+	// Turn is called when an agent server (package agent) starts a turn
+	// answering info.Question, before the turn's run is made, with the
+	// server's context: the turn's run, its reply and its handler work
+	// under the context it returns. The function, if not nil, is called
+	// once when the turn ends, with its outcome (agent.ErrClaimedElsewhere
+	// when another replica answers the question).
 	Turn func(ctx context.Context, info TurnInfo) (context.Context, func(err error))
 }
 
@@ -106,8 +109,8 @@ const (
 // SendInfo describes a message or a control event being sent.
 type SendInfo struct {
 	Transport      Transport
-	Event          string // EventMessageSend or EventControlSend
-	ConversationID string
+	Event          string // EventMessageSend, EventMessageEdit (socket only) or EventControlSend
+	ConversationID string // empty for an edit (the service finds the message by its id)
 	MessageID      string // the message's id; empty for a control event (the service chooses it)
 	Control        string // the control event's full name ("stream.pause"); empty for a message
 }

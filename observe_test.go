@@ -324,3 +324,27 @@ func TestSocketStatsSlowConsumer(t *testing.T) {
 	close(release)
 	pollStats(t, bob, "an empty queue", func(st messaging.SocketStats) bool { return st.QueueDepth == 0 })
 }
+
+// An edit over the socket is a send of its own for the observer (a
+// streamed reply's edits appear in traces), under the context the Send
+// hook returns.
+func TestObserverSeesEdits(t *testing.T) {
+	e := newEnv(t)
+	rec := &recorder{}
+	bob := e.connect(bobTok, messaging.WithObserver(rec.observer()))
+	m, err := bob.SendMessage(testCtx(t), messaging.SendMessageParams{ConversationID: e.conv, Content: "draft"})
+	require.NoError(t, err)
+	_, err = bob.EditMessage(testCtx(t), m.ID, "final")
+	require.NoError(t, err)
+	_, err = bob.EditMessage(testCtx(t), "00000000-0000-4000-8000-00000000dead", "nothing")
+	require.ErrorIs(t, err, messaging.ErrNotFound)
+
+	s := rec.snapshot()
+	require.Len(t, s.sends, 3)
+	assert.Equal(t, messaging.SendInfo{Transport: messaging.TransportSocket, Event: messaging.EventMessageEdit,
+		MessageID: m.ID}, s.sends[1])
+	assert.Equal(t, messaging.EventMessageEdit, s.sends[2].Event)
+	require.Len(t, s.sendErrs, 3)
+	assert.NoError(t, s.sendErrs[1])
+	assert.ErrorIs(t, s.sendErrs[2], messaging.ErrNotFound, "the refused edit's end sees the refusal")
+}

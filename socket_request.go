@@ -177,7 +177,9 @@ func (s *Socket) EditMessage(ctx context.Context, messageID, content string) (*M
 		MessageID string `json:"messageId"`
 		Content   string `json:"content"`
 	}{messageID, content}
+	ctx, sent := s.observeSend(ctx, SendInfo{Transport: TransportSocket, Event: EventMessageEdit, MessageID: messageID})
 	body, err := s.request(ctx, EventMessageEdit, resendSafe, arg)
+	sent.done(err)
 	if err != nil {
 		return nil, s.reported(err)
 	}

@@ -169,7 +169,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 		sockets: make(map[*messaging.Socket]struct{}),
 	}
 	i.sendSets = make(map[sendKey]attribute.Set)
-	for _, ev := range []string{messaging.EventMessageSend, messaging.EventControlSend} {
+	for _, ev := range []string{messaging.EventMessageSend, messaging.EventMessageEdit, messaging.EventControlSend} {
 		for _, tr := range []messaging.Transport{messaging.TransportREST, messaging.TransportSocket} {
 			i.sendSets[sendKey{ev, tr}] = attribute.NewSet(sendMetricAttrs(ev, tr)...)
 		}
@@ -423,7 +423,10 @@ func (i *Instrumentation) send(ctx context.Context, info messaging.SendInfo) (co
 	if !ok {
 		set = attribute.NewSet(sendMetricAttrs(info.Event, info.Transport)...)
 	}
-	attrs := append(sendMetricAttrs(info.Event, info.Transport), keyDestination.String(info.ConversationID))
+	attrs := sendMetricAttrs(info.Event, info.Transport)
+	if info.ConversationID != "" {
+		attrs = append(attrs, keyDestination.String(info.ConversationID))
+	}
 	if info.MessageID != "" {
 		attrs = append(attrs, keyMessageID.String(info.MessageID))
 	}
