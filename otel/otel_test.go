@@ -254,10 +254,10 @@ func histCount(t *testing.T, data metricdata.Aggregation) uint64 {
 // agent's socket handler and its turn, to the reply the agent sends from
 // the handler, and to the person's socket receiving it.
 //
-// The agent here answers in a plain OnMessage handler wrapped in
-// StartTurn, which is what an agent server's turn middleware does; the
-// agent-server version of this scenario replaces agentAnswers with the
-// server and asserts the same chain.
+// The agent here answers in a plain OnMessage handler that calls the
+// Observer's Turn hook as agent.Server does; the agent-server version of
+// this scenario, with a streamed reply, is
+// TestOneTraceFromRESTSendThroughAgentServerTurnToStreamedReply.
 func TestOneTraceFromRESTSendThroughHandlerToReply(t *testing.T) {
 	h := newHarness(t)
 
