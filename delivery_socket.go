@@ -39,7 +39,12 @@ func (s *Socket) initDelivery() {
 // socketHost is the socket as the delivery's deliveryHost.
 type socketHost struct{ s *Socket }
 
-func (h socketHost) deliver(m *Message)              { notify(h.s, &h.s.h.message, EventMessageNew, m) }
+func (h socketHost) deliver(m *Message) {
+	observed := h.s.observeDeliver(m)
+	notify(h.s, &h.s.h.message, EventMessageNew, m)
+	observed.done()
+}
+
 func (h socketHost) replay(ev event)                 { h.s.handleEvent(ev) }
 func (h socketHost) fetch(r fetchReq)                { h.s.backfiller.push(r) }
 func (h socketHost) report(err error)                { h.s.reportError(err) }

@@ -223,6 +223,14 @@
 // and for late joiners. Records stay ordinary messages in the history
 // ([IsActivity], [DecodeActivity]). The convention is in docs/PROTOCOL.md
 // ("Activity records").
+//
+// # Observability
+//
+// [Socket.Stats] and [Client.Stats] return plain counters. [WithObserver]
+// installs hooks ([Observer]) that see REST attempts, sends, deliveries,
+// runs and connections; the module github.com/symbia-labs/messaging-go/otel
+// implements them for OpenTelemetry (spans, metrics, W3C trace ids and
+// traceparent headers). This package depends on no tracing library.
 package messaging
 
 // Version is the SDK's version, sent in the default User-Agent.

@@ -48,6 +48,7 @@ type commonConfig struct {
 	// socket made by Client.NewSocket shares its client's and does not own
 	// it.
 	ownTransport *http.Transport
+	observer     *Observer // WithObserver (observe.go)
 }
 
 // discardLogger is the default: it formats nothing, and a logger derived

@@ -294,6 +294,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 			return nil, err
 		}
 	}
+	explicitTrace := cfg.traceID != ""
 	if cfg.traceID == "" {
 		id, err := uuid.NewRandom()
 		if err != nil {
@@ -311,6 +312,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 		}
 		cfg.principals = ids
 	}
+	ctx, observed := s.observeRun(ctx, conversationID, runID, &cfg.traceID, explicitTrace)
 	r := &Run{
 		s:          s,
 		conv:       conversationID,
@@ -346,6 +348,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 	if s.State() == StateClosed { // closed while we subscribed
 		r.finish(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed))
 	}
+	observed.attach(r)
 	return r, nil
 }
 

@@ -147,6 +147,8 @@ type Socket struct {
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
 	retryIn       time.Duration  // delay socketio scheduled before its next first attempt
+
+	obs socketObs // Stats and the Observer's state (observe.go)
 }
 
 // NewSocket returns a socket configured by opts. Unset shared options
@@ -230,6 +232,7 @@ func newSocket(cfg socketConfig) *Socket {
 	s.sio = socketio.NewClient(s.endpoint, socketio.ClientOptions{
 		Path:                 cfg.common.endpoint.Path + "/socket.io/",
 		Header:               header,
+		HeaderFunc:           s.handshakeHeader(),
 		Auth:                 s.auth,
 		HTTPClient:           cfg.common.httpClient,
 		MaxPayload:           maxIncoming,
@@ -246,6 +249,7 @@ func newSocket(cfg socketConfig) *Socket {
 		OnReconnectFailed:    s.onReconnectFailed,
 		OnConnectError:       s.onConnectError,
 	})
+	s.observeSocket()
 	return s
 }
 
@@ -373,6 +377,7 @@ func (s *Socket) Connect(ctx context.Context) error {
 		return s.reported(ErrClosed)
 	}
 	s.start()
+	s.observeConnect(ctx)
 	started := s.state == StateDisconnected
 	if started {
 		s.setStateLocked(StateConnecting, nil, "", 0)
@@ -459,6 +464,7 @@ func (s *Socket) Close() error {
 	if !s.inDispatcher() {
 		s.queue.waitStopped()
 	}
+	s.observeClose()
 	return nil
 }
 

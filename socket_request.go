@@ -42,6 +42,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 	}
 	payload := socketio.RawJSON(raw) // json.Marshal output: valid and compact, appended as is
 	maybeSent := false
+	s.obs.sends.Add(1)
 	for {
 		gctx, err := s.waitReady(ctx)
 		if err != nil {
@@ -52,6 +53,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 		}
 		args, err := s.sio.EmitWithAckTimeout(ctx, s.cfg.ackTimeout, event, payload)
 		ackTimedOut := errors.Is(err, socketio.ErrAckTimeout) && ctx.Err() == nil
+		s.countAck(err, ackTimedOut)
 		if err == nil {
 			body, err := decodeAck(event, args)
 			var ae *AckError
@@ -147,7 +149,10 @@ func (s *Socket) SendMessage(ctx context.Context, params SendMessageParams) (*Me
 		}
 		params.ID = id.String()
 	}
+	ctx, sent := s.observeSend(ctx, SendInfo{Transport: TransportSocket, Event: EventMessageSend, ConversationID: params.ConversationID, MessageID: params.ID})
+	params.TraceID = s.traceIDOr(ctx, params.TraceID)
 	body, err := s.request(ctx, EventMessageSend, resendSafe, params)
+	sent.done(err)
 	if err != nil {
 		return nil, s.reported(withMessageID(err, params.ID))
 	}
@@ -172,7 +177,9 @@ func (s *Socket) EditMessage(ctx context.Context, messageID, content string) (*M
 		MessageID string `json:"messageId"`
 		Content   string `json:"content"`
 	}{messageID, content}
+	ctx, sent := s.observeSend(ctx, SendInfo{Transport: TransportSocket, Event: EventMessageEdit, MessageID: messageID})
 	body, err := s.request(ctx, EventMessageEdit, resendSafe, arg)
+	sent.done(err)
 	if err != nil {
 		return nil, s.reported(err)
 	}
@@ -241,11 +248,14 @@ func (s *Socket) SendControl(ctx context.Context, conversationID string, params 
 		return nil, s.reported(err)
 	}
 	params.Event = string(name)
+	ctx, sent := s.observeSend(ctx, SendInfo{Transport: TransportSocket, Event: EventControlSend, ConversationID: conversationID, Control: params.Event})
+	params.TraceID = s.traceIDOr(ctx, params.TraceID)
 	arg := struct {
 		ConversationID string `json:"conversationId"`
 		ControlParams
 	}{conversationID, params}
 	body, err := s.request(ctx, EventControlSend, resendNone, arg)
+	sent.done(err)
 	if err != nil {
 		return nil, s.reported(err)
 	}

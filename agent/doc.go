@@ -47,4 +47,13 @@
 // [Server] documents what makes a turn, questions backfilled after a
 // disconnection, the discovery of conversations the agent is added to,
 // and how replicas answer each question once.
+//
+// # Observability
+//
+// Each turn is reported to the observer of the client's socket
+// (messaging.WithObserver, its Turn hook): the turn's run, reply and
+// handler work under the context the hook returns, and the hook learns
+// the turn's outcome. The module github.com/symbia-labs/messaging-go/otel
+// makes of it a span in the question's trace and the turn metrics; this
+// package imports no tracing library.
 package agent

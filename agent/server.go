@@ -428,9 +428,11 @@ func (s *Server) startLocked(q *messaging.Message, n int, c *convState) {
 		return
 	}
 	s.seen[id] = q.CreatedAt
-	run, err := s.socket.Run(s.base, q.ConversationID, "",
+	ctx, observed := s.observeTurn(q)
+	run, err := s.socket.Run(ctx, q.ConversationID, "",
 		messaging.WithRunPrincipal(s.me...), messaging.WithRunTraceID(q.TraceID))
 	if err != nil {
+		observed(err)
 		s.cfg.logger.Warn("agent: cannot start a run", "question", q.ID, "err", err)
 		return
 	}
@@ -441,6 +443,7 @@ func (s *Server) startLocked(q *messaging.Message, n int, c *convState) {
 		claimID:  id,
 		conv:     c.info,
 		run:      run,
+		observed: observed,
 		done:     make(chan struct{}),
 		claimed:  make(chan struct{}),
 	}
@@ -459,6 +462,29 @@ func (s *Server) startLocked(q *messaging.Message, n int, c *convState) {
 	}
 }
 
+// observeTurn lets the socket's observer (messaging.WithObserver) see a
+// turn for q start: it returns the context the turn's run derives from
+// (the server's, or the observer's child of it, such as a span in q's
+// trace), and the function to call once with the turn's outcome. Without
+// an observer, it costs a comparison.
+func (s *Server) observeTurn(q *messaging.Message) (context.Context, func(error)) {
+	o := s.socket.Observer()
+	if o == nil || o.Turn == nil {
+		return s.base, noTurnEnd
+	}
+	agentID := s.me[len(s.me)-1] // the agent id, or the principal's when the same
+	ctx, end := o.Turn(s.base, messaging.TurnInfo{Question: q, AgentID: agentID})
+	if ctx == nil {
+		ctx = s.base
+	}
+	if end == nil {
+		end = noTurnEnd
+	}
+	return ctx, end
+}
+
+func noTurnEnd(error) {}
+
 // serveTurn is a turn's goroutine.
 func (s *Server) serveTurn(t *Turn, c *convState, earlier []*Turn) {
 	defer s.turns.Done()
@@ -469,6 +495,7 @@ func (s *Server) serveTurn(t *Turn, c *convState, earlier []*Turn) {
 		c.active = slices.DeleteFunc(c.active, func(x *Turn) bool { return x == t })
 		s.mu.Unlock()
 		close(t.done)
+		t.observed(err)
 		if err != nil && !errors.Is(err, ErrClaimedElsewhere) {
 			s.cfg.logger.Warn("agent: turn", "question", t.Question.ID, "err", err)
 		}

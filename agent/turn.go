@@ -73,6 +73,8 @@ type Turn struct {
 	run     *messaging.Run
 	reply   *Reply
 
+	observed func(error) // ends the observer's view of the turn (Server.observeTurn)
+
 	done    chan struct{} // closed when the turn has ended
 	claimed chan struct{} // closed once the claim is decided
 	won     bool          // the claim is ours (after claimed)

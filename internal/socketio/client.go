@@ -44,6 +44,10 @@ type ClientOptions struct {
 	Path string
 	// Header is sent with every handshake request.
 	Header http.Header
+	// HeaderFunc, if set, is called before every handshake (reconnections
+	// included) with the attempt's context; the headers it returns are
+	// added to (and override) Header. It must not block.
+	HeaderFunc func(ctx context.Context) http.Header
 	// Auth, if set, is called before every namespace CONNECT (first connect
 	// and each reconnection), so a refreshed token is always used. The value
 	// must encode to a JSON object; nil means no auth payload.

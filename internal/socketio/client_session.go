@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 
 	"github.com/symbia-labs/messaging-go/internal/engineio"
 )
@@ -16,10 +18,18 @@ import (
 // itself (engineio's Read reads the network on the caller's goroutine): one
 // goroutine per connection, and an ack goes from the network to its
 // waiting caller without a hand-off.
-func (c *Client) dialOptions() engineio.DialOptions {
+func (c *Client) dialOptions(ctx context.Context) engineio.DialOptions {
+	h := c.opts.Header
+	if c.opts.HeaderFunc != nil {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		maps.Copy(h, c.opts.HeaderFunc(ctx))
+	}
 	return engineio.DialOptions{
 		Path:       c.opts.Path,
-		Header:     c.opts.Header,
+		Header:     h,
 		HTTPClient: c.opts.HTTPClient,
 		MaxPayload: c.opts.MaxPayload,
 	}
@@ -60,7 +70,7 @@ func (c *Client) session(r *run) (outcome, error) {
 		c.connectError(r, err)
 		return outFailed, err
 	}
-	conn, err := engineio.Dial(dctx, c.url, c.dialOptions())
+	conn, err := engineio.Dial(dctx, c.url, c.dialOptions(dctx))
 	if err != nil {
 		return failed(err)
 	}

@@ -519,10 +519,15 @@ func TestGoPingTimeoutAndResume(t *testing.T) {
 	}
 }
 
-func TestGoHeaderOnEveryDial(t *testing.T) {
+func TestGoHeaderAndHeaderFuncOnEveryDial(t *testing.T) {
 	gs := startGoServer(t, ServerOptions{})
+	var n atomic.Int32
+	static := http.Header{"X-Static": {"s"}, "Traceparent": {"static"}}
 	c := newTestClient(t, gs.URL, ClientOptions{
-		Header:       http.Header{"X-Static": {"s"}},
+		Header: static,
+		HeaderFunc: func(context.Context) http.Header {
+			return http.Header{"Traceparent": {fmt.Sprintf("tp-%d", n.Add(1))}}
+		},
 		Reconnection: true,
 		Backoff:      fastBackoff,
 	})
@@ -531,13 +536,16 @@ func TestGoHeaderOnEveryDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	so := gs.next(t)
-	if h := so.Request().Header; h.Get("X-Static") != "s" {
+	if h := so.Request().Header; h.Get("X-Static") != "s" || h.Get("Traceparent") != "tp-1" {
 		t.Fatalf("headers %v", h)
 	}
 	gs.DropAll()
 	so = gs.next(t)
-	if got := so.Request().Header.Get("X-Static"); got != "s" {
-		t.Fatalf("after reconnect: %q", got)
+	if h := so.Request().Header; h.Get("X-Static") != "s" || h.Get("Traceparent") != "tp-2" {
+		t.Fatalf("after reconnect: %v", h)
+	}
+	if got := static.Get("Traceparent"); got != "static" {
+		t.Fatalf("HeaderFunc altered the static Header: %q", got)
 	}
 }
 
