@@ -61,6 +61,16 @@
 // [Socket.OnControl] receives them. An agent's [Run] obeys them, and its
 // [Stream] writes a reply piece by piece.
 //
+// # Agent servers
+//
+// Package agent (github.com/symbia-labs/messaging-go/agent) serves an
+// agent's turns as net/http serves requests: one handler call per
+// question, on a goroutine of its own (never on the socket's handler
+// goroutine, so the turn's run hears control events while it works), with
+// the policies, limits, discovery of new conversations and claims among
+// replicas that agents need. Its documentation explains the threading of
+// turns.
+//
 // # Errors
 //
 // Errors match the sentinels of this package with errors.Is, e.g.

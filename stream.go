@@ -55,6 +55,11 @@ type StreamParams struct {
 	FlushInterval time.Duration
 	// NoTyping turns the typing indicator off.
 	NoTyping bool
+	// Existing says that ID names a message the caller has already
+	// created (e.g. a placeholder): the stream edits it from the first
+	// chunk on instead of creating it. ContentType, ReplyTo, Metadata and
+	// Priority are then unused (an edit changes the content only).
+	Existing bool
 }
 
 // Stream is a message written piece by piece by an agent's [Run], as a
@@ -83,6 +88,7 @@ type Stream struct {
 	r        *Run
 	ctx      context.Context
 	id       string
+	existing bool // the message exists: edit from the first chunk
 	tmpl     SendMessageParams
 	interval time.Duration
 	typing   bool
@@ -116,6 +122,9 @@ func (r *Run) Stream(ctx context.Context, params StreamParams) (*Stream, error) 
 	}
 	if params.FlushInterval < 0 {
 		return nil, invalid("params.FlushInterval", "must not be negative, got %v", params.FlushInterval)
+	}
+	if params.Existing && params.ID == "" {
+		return nil, invalid("params.ID", "is required with params.Existing")
 	}
 	if params.ID == "" {
 		id, err := uuid.NewRandom()
@@ -154,6 +163,7 @@ func (r *Run) Stream(ctx context.Context, params StreamParams) (*Stream, error) 
 		r:        r,
 		ctx:      ctx,
 		id:       params.ID,
+		existing: params.Existing,
 		tmpl:     tmpl,
 		interval: interval,
 		typing:   !params.NoTyping,
@@ -491,7 +501,7 @@ func (st *Stream) send(content string, n int) error {
 	ctx, release := st.ioContext()
 	defer release()
 	st.mu.Lock()
-	first := st.msg == nil
+	first := st.msg == nil && !st.existing
 	st.mu.Unlock()
 	var m *Message
 	var err error

@@ -544,3 +544,30 @@ func TestStreamsShareTheTypingIndicator(t *testing.T) {
 	default:
 	}
 }
+
+// A stream with Existing edits a message the caller created (a
+// placeholder) from its first chunk: a send with the same id would return
+// the placeholder's row unchanged, so a reply written in one chunk would
+// never reach the service.
+func TestStreamEditsAnExistingMessage(t *testing.T) {
+	e := newRTEnv(t)
+	agent := e.connect(rtAgentTok)
+	r, err := agent.Run(e.ctx, e.conv, "", messaging.WithRunPrincipal())
+	require.NoError(t, err)
+	defer r.End()
+	const id = "c0ffee00-2222-4222-8222-222222222222"
+	_, err = r.SendMessage(e.ctx, messaging.SendMessageParams{ID: id, Content: "…"})
+	require.NoError(t, err)
+	st, err := r.Stream(e.ctx, messaging.StreamParams{ID: id, Existing: true, NoTyping: true})
+	require.NoError(t, err)
+	_, err = st.WriteString("the whole reply")
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	assert.Equal(t, "the whole reply", e.stored(id).Content)
+	assert.Equal(t, "the whole reply", st.Content())
+
+	_, err = r.Stream(e.ctx, messaging.StreamParams{Existing: true})
+	var ve *messaging.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "params.ID", ve.Field)
+}

@@ -36,10 +36,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"time"
 
 	messaging "github.com/symbia-labs/messaging-go"
+	"github.com/symbia-labs/messaging-go/agent"
 	"github.com/symbia-labs/messaging-go/messagingtest"
 )
 
@@ -110,7 +112,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		defer srv.Close()
 		srv.AddUser(aliceToken, messagingtest.Principal{ID: aliceID, Name: "alice",
 			Entitlements: []string{"cap:messaging.interrupt", "cap:messaging.route"}})
-		srv.AddUser(agentToken, messagingtest.Principal{ID: agentID, Type: messaging.UserTypeAgent, AgentID: agentName})
+		// The agent preempts its own replies: cap:messaging.interrupt.
+		srv.AddUser(agentToken, messagingtest.Principal{ID: agentID, Type: messaging.UserTypeAgent, AgentID: agentName,
+			Entitlements: []string{"cap:messaging.interrupt"}})
 		cfg.endpoint, cfg.token, cfg.peerToken = srv.URL(), agentToken, aliceToken
 		p.say("", "No %s set: started an in-process test service at %s.", messaging.EnvEndpoint, cfg.endpoint)
 	} else if cfg.token == "" {
@@ -125,24 +129,21 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("the agent's token was refused (check -token or %s): %w", messaging.EnvToken, err)
 	}
-	socket, err := client.NewSocket(messaging.WithReconnectionAttempts(0))
+	srv, err := newAgent(client, cannedModel(cfg.delay), func(format string, args ...any) {
+		p.say("agent", format, args...)
+	})
 	if err != nil {
 		return err
 	}
-	defer socket.Close()
-	if err := socket.Connect(ctx); err != nil {
-		return fmt.Errorf("the agent could not connect: %w", err)
-	}
-	ids := []string{me.User.ID}
-	if me.User.AgentID != "" {
-		ids = append(ids, me.User.AgentID)
-	}
-	agent := NewAgent(socket, ids, cannedModel(cfg.delay), func(format string, args ...any) {
-		p.say("agent", format, args...)
-	})
-	agent.Serve()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
 	grace := time.Duration(0) // when interrupted, stop at once
-	defer func() { agent.Stop(grace) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-served
+	}()
 	p.say("agent", "%s is listening", me.User.ID)
 
 	if cfg.peerToken == "" {
@@ -151,7 +152,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return nil
 	}
 	start := time.Now()
-	if err := demo(ctx, cfg, p, me.User.ID, socket); err != nil {
+	if err := demo(ctx, cfg, p, me.User.ID); err != nil {
 		return err
 	}
 	// The demo saw the last reply end; let the agent see it too.
@@ -162,7 +163,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 
 // demo plays alice's side: three questions, a pause, a preemption and a
 // handoff.
-func demo(ctx context.Context, cfg config, p *printer, agentUser string, agentSocket *messaging.Socket) error {
+func demo(ctx context.Context, cfg config, p *printer, agentUser string) error {
 	alice, err := messaging.NewClient(messaging.WithEndpoint(cfg.endpoint), messaging.WithToken(cfg.peerToken))
 	if err != nil {
 		return err
@@ -179,11 +180,8 @@ func demo(ctx context.Context, cfg config, p *printer, agentUser string, agentSo
 		defer cancel()
 		_ = alice.DeleteConversation(cctx, conv.ID)
 	}()
-	// The agent was connected before the conversation existed: its socket
-	// joins the room now (the service joins rooms at connect time only).
-	if err := agentSocket.JoinConversation(ctx, conv.ID); err != nil {
-		return fmt.Errorf("the agent could not join: %w", err)
-	}
+	// The agent was connected before the conversation existed: it finds
+	// it at its next listing, and answers what was asked meanwhile.
 
 	s, err := alice.NewSocket()
 	if err != nil {
@@ -267,10 +265,10 @@ func demo(ctx context.Context, cfg config, p *printer, agentUser string, agentSo
 			return err
 		}
 	}
+	p.say("alice", "pauses run %s", c.RunID[:8])
 	if err := control("pause", messaging.ControlParams{RunID: c.RunID, Reason: "reading"}); err != nil {
 		return err
 	}
-	p.say("alice", "pauses run %s", c.RunID[:8])
 	held := time.After(400 * time.Millisecond)
 	n := 0
 wait:
@@ -283,30 +281,29 @@ wait:
 		}
 	}
 	p.say("alice", "%d chunks arrived in the 400 ms after the pause", n)
+	p.say("alice", "resumes run %s", c.RunID[:8])
 	if err := control("resume", messaging.ControlParams{RunID: c.RunID}); err != nil {
 		return err
 	}
-	p.say("alice", "resumes run %s", c.RunID[:8])
 	if _, err := untilComplete(c.RunID); err != nil {
 		return err
 	}
 
-	// 2. Preempt a reply with a new question.
+	// 2. A new question preempts the reply under way: the agent sends
+	// stream.preempt naming the new question.
 	if _, err := ask("What's the weather like there?"); err != nil {
 		return err
 	}
-	if c, err = next(""); err != nil {
-		return err
+	c = messaging.Chunk{}
+	for c.RunID == "" || c.Content == agent.DefaultPlaceholder || c.Complete {
+		if c, err = next(""); err != nil { // past the placeholder, into the words
+			return err
+		}
 	}
 	first := c.RunID
-	q, err := ask("Wait, is the Louvre open on Mondays?")
-	if err != nil {
+	if _, err := ask("Wait, is the Louvre open on Mondays?"); err != nil {
 		return err
 	}
-	if err := control("preempt", messaging.ControlParams{RunID: first, PreemptedBy: q.ID, Reason: "new question"}); err != nil {
-		return err
-	}
-	p.say("alice", "preempts run %s", first[:8])
 	if _, err := untilComplete(first); err != nil {
 		return err
 	}
@@ -314,7 +311,10 @@ wait:
 		if c, err = next(""); err != nil {
 			return err
 		}
-		if c.RunID != first && c.Complete {
+		// Complete, and whole: the canned answers end with a full stop
+		// (a receiver may take a reply for complete when the agent stops
+		// typing between two turns).
+		if c.RunID != first && c.Complete && strings.HasSuffix(c.Content, ".") {
 			break
 		}
 	}
@@ -327,10 +327,10 @@ wait:
 		return err
 	}
 	target := &messaging.ControlTarget{PrincipalID: "agent:billing", PrincipalType: messaging.UserTypeAgent}
+	p.say("alice", "hands run %s off to agent:billing", c.RunID[:8])
 	if err := control("handoff", messaging.ControlParams{RunID: c.RunID, Target: target, Reason: "billing question"}); err != nil {
 		return err
 	}
-	p.say("alice", "hands run %s off to agent:billing", c.RunID[:8])
 	if _, err = untilComplete(c.RunID); err != nil {
 		return err
 	}
