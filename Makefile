@@ -6,9 +6,9 @@ CONFORMANCE := testdata/conformance
 # Build this module alone, whatever go.work a parent directory may hold.
 export GOWORK := off
 
-.PHONY: test check fmt-check vet lint unit examples deps fuzz bench cover
+.PHONY: test check fmt-check vet lint unit examples deps fuzz bench cover otel-vet otel-lint otel-unit
 
-test: deps fmt-check vet lint unit examples
+test: deps fmt-check vet lint unit otel-vet otel-lint otel-unit examples
 
 # The protocol referee's Node modules (the official socket.io server).
 deps:
@@ -25,6 +25,18 @@ lint:
 
 unit:
 	MESSAGING_CONFORMANCE=required $(GO) test -race -count=1 -timeout 10m ./...
+
+# The OpenTelemetry module (otel/) is a module of its own, so that the
+# SDK's go.mod never requires OpenTelemetry; it is checked the same way.
+# Its go.sum is committed, so a fresh clone builds it as is.
+otel-vet:
+	cd otel && $(GO) vet ./...
+
+otel-lint:
+	cd otel && $(GO) run $(STATICCHECK) ./...
+
+otel-unit:
+	cd otel && $(GO) test -race -count=1 -timeout 10m ./...
 
 # Every example builds (into bin/), and the quickstart runs as from a fresh
 # clone: without MESSAGING_ENDPOINT it starts its own in-process service.

@@ -39,6 +39,8 @@ type Client struct {
 	mu     sync.RWMutex
 	token  string
 	apiKey string
+
+	obs clientObs // Stats (observe.go)
 }
 
 // NewClient returns a Client configured by opts. Unset options default to
@@ -244,9 +246,13 @@ func (c *Client) SendMessage(ctx context.Context, params SendMessageParams, opts
 		}
 		params.ID = id.String()
 	}
+	ctx, sent := c.observeSend(ctx, SendInfo{Transport: TransportREST, Event: EventMessageSend, ConversationID: params.ConversationID, MessageID: params.ID})
+	params.TraceID = c.traceIDOr(ctx, params.TraceID)
 	path := conversationPath(params.ConversationID, "messages")
 	params.ConversationID = "" // in the path, not the body
-	return call[Message](ctx, c, request{method: http.MethodPost, path: path, body: params, retry: true}, opts)
+	m, err := call[Message](ctx, c, request{method: http.MethodPost, path: path, body: params, retry: true}, opts)
+	sent.done(err)
+	return m, err
 }
 
 // GetMessages returns one page of a conversation's history. The order
@@ -299,7 +305,11 @@ func (c *Client) SendControl(ctx context.Context, conversationID string, params 
 		return nil, c.fail(err)
 	}
 	params.Event = string(name)
-	return call[Message](ctx, c, request{method: http.MethodPost, path: conversationPath(conversationID, "control"), body: params}, opts)
+	ctx, sent := c.observeSend(ctx, SendInfo{Transport: TransportREST, Event: EventControlSend, ConversationID: conversationID, Control: params.Event})
+	params.TraceID = c.traceIDOr(ctx, params.TraceID)
+	m, err := call[Message](ctx, c, request{method: http.MethodPost, path: conversationPath(conversationID, "control"), body: params}, opts)
+	sent.done(err)
+	return m, err
 }
 
 // Me returns the authenticated principal and its organisations.
@@ -379,6 +389,7 @@ func (c *Client) do(ctx context.Context, r request, opts []RequestOption) error 
 
 // fail reports err (if any) to the error handler and returns it.
 func (c *Client) fail(err error) error {
+	c.countFailure(err)
 	if err != nil && c != nil && c.cfg.common.errorHandler != nil {
 		c.cfg.common.errorHandler(err)
 	}
@@ -461,9 +472,11 @@ func (c *Client) attempt(ctx context.Context, r request, rc *requestConfig, body
 		return attemptResult{err: fmt.Errorf("messaging: %s %s: %w", r.method, r.path, unwrapURLError(err))}
 	}
 	c.setHeaders(req.Header, rc, body != nil)
+	observed := c.observeRequest(ctx, req, r, attempt)
 
 	start := time.Now()
 	resp, err := c.cfg.common.httpClient.Do(req)
+	observed.done(resp, unwrapURLError(err))
 	logAttempt := func(status int, err error) {
 		attrs := []slog.Attr{
 			slog.String("method", r.method), slog.String("path", r.path),

@@ -743,7 +743,9 @@ func (d *delivery) deliver(c *convState, m *Message) {
 		c.lastAt = m.CreatedAt
 	}
 	c.maxSeq = max(c.maxSeq, m.Sequence)
+	observed := d.s.observeDeliver(m)
 	run(d.s, &d.s.h.message, EventMessageNew, m)
+	observed.done()
 }
 
 func (d *delivery) hold(c *convState, m *Message) {

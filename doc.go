@@ -166,6 +166,14 @@
 // which the service stores once. Each call ends with success, or with an
 // error; an error that may hide a stored message matches
 // [ErrDeliveryUnknown].
+//
+// # Observability
+//
+// [Socket.Stats] and [Client.Stats] return plain counters. [WithObserver]
+// installs hooks ([Observer]) that see REST attempts, sends, deliveries,
+// runs and connections; the module github.com/symbia-labs/messaging-go/otel
+// implements them for OpenTelemetry (spans, metrics, W3C trace ids and
+// traceparent headers). This package depends on no tracing library.
 package messaging
 
 // Version is the SDK's version, sent in the default User-Agent.

@@ -260,7 +260,7 @@ func TestFaultStorm(t *testing.T) {
 			}
 		}
 		in.mu.Unlock()
-		b, d, f := messaging.SocketStats(rsocks[r])
+		b, d, f := messaging.DeliveryCounters(rsocks[r])
 		backfilled += b
 		duplicates += d
 		fetches += f
@@ -368,7 +368,7 @@ func TestFaultHeartbeatStops(t *testing.T) {
 	assert.Equal(t, append(numbered("while silent ", 5), "after"), contents(t, msgs, 6))
 	restSend(t, alice, e.conv, "barrier")
 	assert.Equal(t, "barrier", recv(t, msgs).Content)
-	backfilled, _, _ := messaging.SocketStats(bob)
+	backfilled, _, _ := messaging.DeliveryCounters(bob)
 	assert.Contains(t, []int64{5, 6}, backfilled, "the silent part came from the history")
 }
 

@@ -42,6 +42,7 @@ type commonConfig struct {
 	logger       *slog.Logger
 	httpClient   *http.Client
 	userAgent    string
+	observer     *Observer // WithObserver (observe.go)
 }
 
 // discardLogger is the default: it formats nothing, and a logger derived

@@ -290,6 +290,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 			return nil, err
 		}
 	}
+	explicitTrace := cfg.traceID != ""
 	if cfg.traceID == "" {
 		id, err := uuid.NewRandom()
 		if err != nil {
@@ -307,6 +308,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 		}
 		cfg.principals = ids
 	}
+	ctx, observed := s.observeRun(ctx, conversationID, runID, &cfg.traceID, explicitTrace)
 	r := &Run{
 		s:          s,
 		conv:       conversationID,
@@ -342,6 +344,7 @@ func (s *Socket) Run(ctx context.Context, conversationID, runID string, opts ...
 	if s.State() == StateClosed { // closed while we subscribed
 		r.end(RunCancelled, fmt.Errorf("messaging: run %s: %w", r.id, ErrClosed), nil)
 	}
+	observed.attach(r)
 	return r, nil
 }
 

@@ -159,6 +159,8 @@ type Socket struct {
 	rooms         map[string]roomMode
 	presence      PresenceStatus // last UpdatePresence, announced again after reconnecting
 	retryIn       time.Duration  // delay socketio scheduled before its next first attempt
+
+	obs socketObs // Stats and the Observer's state (observe.go)
 }
 
 // NewSocket returns a socket configured by opts. Unset shared options
@@ -241,6 +243,7 @@ func newSocket(cfg socketConfig) *Socket {
 	s.sio = socketio.NewClient(s.endpoint, socketio.ClientOptions{
 		Path:                 cfg.common.endpoint.Path + "/socket.io/",
 		Header:               header,
+		HeaderFunc:           s.handshakeHeader(),
 		Auth:                 s.auth,
 		HTTPClient:           cfg.common.httpClient,
 		MaxPayload:           maxIncoming,
@@ -257,6 +260,7 @@ func newSocket(cfg socketConfig) *Socket {
 		OnReconnectFailed:    s.onReconnectFailed,
 		OnConnectError:       s.onConnectError,
 	})
+	s.observeSocket()
 	return s
 }
 
@@ -418,6 +422,7 @@ func (s *Socket) Connect(ctx context.Context) error {
 		return s.fail(ErrClosed)
 	}
 	s.start()
+	s.observeConnect(ctx)
 	started := s.state == StateDisconnected
 	if started {
 		s.setStateLocked(StateConnecting, nil, "", 0)
@@ -482,6 +487,7 @@ func (s *Socket) Close() error {
 	if !s.inDispatcher() {
 		s.q.waitStopped()
 	}
+	s.observeClose()
 	return nil
 }
 
@@ -735,6 +741,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 	}
 	payload := socketio.RawJSON(raw) // json.Marshal output: valid and compact, appended as is
 	maybeSent := false
+	s.obs.sends.Add(1)
 	for {
 		gctx, err := s.waitReady(ctx)
 		if err != nil {
@@ -745,6 +752,7 @@ func (s *Socket) request(ctx context.Context, event string, mode resend, arg any
 		}
 		args, err := s.sio.EmitWithAckTimeout(ctx, s.cfg.ackTimeout, event, payload)
 		ackTimedOut := errors.Is(err, socketio.ErrAckTimeout) && ctx.Err() == nil
+		s.countAck(err, ackTimedOut)
 		if err == nil {
 			body, err := decodeAck(event, args)
 			var ae *AckError
@@ -900,7 +908,10 @@ func (s *Socket) SendMessage(ctx context.Context, params SendMessageParams) (*Me
 		}
 		params.ID = id.String()
 	}
+	ctx, sent := s.observeSend(ctx, SendInfo{Transport: TransportSocket, Event: EventMessageSend, ConversationID: params.ConversationID, MessageID: params.ID})
+	params.TraceID = s.traceIDOr(ctx, params.TraceID)
 	body, err := s.request(ctx, EventMessageSend, resendSafe, params)
+	sent.done(err)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -994,11 +1005,14 @@ func (s *Socket) SendControl(ctx context.Context, conversationID string, params 
 		return nil, s.fail(err)
 	}
 	params.Event = string(name)
+	ctx, sent := s.observeSend(ctx, SendInfo{Transport: TransportSocket, Event: EventControlSend, ConversationID: conversationID, Control: params.Event})
+	params.TraceID = s.traceIDOr(ctx, params.TraceID)
 	arg := struct {
 		ConversationID string `json:"conversationId"`
 		ControlParams
 	}{conversationID, params}
 	body, err := s.request(ctx, EventControlSend, resendNone, arg)
+	sent.done(err)
 	if err != nil {
 		return nil, s.fail(err)
 	}

@@ -122,7 +122,7 @@ func TestSocketBackfillDeliversWhatAnOutageMissed(t *testing.T) {
 	assert.Equal(t, "barrier", recv(t, msgs).Content, "nothing twice")
 	// "live" comes through the history too if it was stored before the
 	// fetch ran.
-	backfilled, _, _ := messaging.SocketStats(bob)
+	backfilled, _, _ := messaging.DeliveryCounters(bob)
 	assert.Contains(t, []int64{10, 11}, backfilled)
 }
 
@@ -167,7 +167,7 @@ func TestSocketWithoutBackfillAnOutageIsLost(t *testing.T) {
 	outage(t, e, g, bob, func() { restSend(t, alice, e.conv, "missed") })
 	restSend(t, alice, e.conv, "live")
 	assert.Equal(t, "live", recv(t, msgs).Content)
-	_, _, fetches := messaging.SocketStats(bob)
+	_, _, fetches := messaging.DeliveryCounters(bob)
 	assert.Zero(t, fetches, "no history request at all")
 }
 
@@ -179,7 +179,7 @@ func TestSocketSequenceGapFetchesTheHistory(t *testing.T) {
 	require.NoError(t, bob.JoinConversation(testCtx(t), e.conv))
 	send(t, agent, e.conv, "one")
 	assert.Equal(t, "one", recv(t, msgs).Content)
-	_, _, before := messaging.SocketStats(bob)
+	_, _, before := messaging.DeliveryCounters(bob)
 
 	// A control event takes a sequence number but is no message:new, so
 	// "two" arrives with a gap before it.
@@ -188,7 +188,7 @@ func TestSocketSequenceGapFetchesTheHistory(t *testing.T) {
 	send(t, agent, e.conv, "two")
 	send(t, agent, e.conv, "three")
 	assert.Equal(t, []string{"two", "three"}, contents(t, msgs, 2), "the control record is no message, and two comes once")
-	_, _, after := messaging.SocketStats(bob)
+	_, _, after := messaging.DeliveryCounters(bob)
 	assert.Equal(t, before+1, after, "one fetch for the gap")
 }
 

@@ -2,9 +2,9 @@ package messaging
 
 // Counters of a socket's delivery, for the tests of the external package.
 
-// SocketStats returns how many messages s delivered from the history, how
+// DeliveryCounters returns how many messages s delivered from the history, how
 // many live repeats it dropped, and how many history requests it made.
-func SocketStats(s *Socket) (backfilled, duplicates, fetches int64) {
+func DeliveryCounters(s *Socket) (backfilled, duplicates, fetches int64) {
 	st := &s.d.stats
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -71,7 +71,7 @@ func TestSocketIdleRunsNoGoroutineOfItsOwn(t *testing.T) {
 	for _, s := range sockets {
 		// The join's anchor, then the backfill after reconnecting.
 		deadline := time.Now().Add(waitTimeout)
-		for _, _, fetches := messaging.SocketStats(s); fetches < 2; _, _, fetches = messaging.SocketStats(s) {
+		for _, _, fetches := messaging.DeliveryCounters(s); fetches < 2; _, _, fetches = messaging.DeliveryCounters(s) {
 			require.True(t, time.Now().Before(deadline), "no backfill after reconnecting")
 			time.Sleep(time.Millisecond)
 		}
