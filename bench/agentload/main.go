@@ -42,9 +42,11 @@
 // workload measures what a turn costs beyond its tokens' pace, the part
 // the instrumentation adds to; the conversations run side by side
 // (-conversations, default 50) so that turns/s is the agent's capacity
-// rather than one conversation's round trips. -flush-each instead flushes
-// after every token: 20 edits per turn, paced by the interval (2 s a
-// turn), as a reply a model writes slowly would be.
+// rather than one conversation's round trips (on a small machine the
+// service role, on the same cores, bounds it as much as the agent does:
+// read the instrumentation's cost in the CPU per turn). -flush-each
+// instead flushes after every token: 20 edits per turn, paced by the
+// interval (2 s a turn), as a reply a model writes slowly would be.
 //
 //	cd bench/agentload && GOWORK=off go run . -n 2000 -warmup 200 [-otel]
 package main

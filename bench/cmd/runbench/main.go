@@ -532,7 +532,7 @@ func writeReport(o options, env envInfo, rows, agentRows []report.Row, samples [
 	fmt.Fprintln(w)
 	if report.HasSamples(agentRows) {
 		fmt.Fprintf(w, "### Agent server (`bench/agentload`)\n\n")
-		fmt.Fprintf(w, "An `agent.Server` whose handler writes a 20-token reply to `Turn.Reply()` at once (default flush interval, so the reply goes out as one edit after the claim), %d conversations asking side by side, each question once the previous reply is complete, against `messagingtest` in a process of its own; %d turns after %d warm-up turns. CPU is the agent process's own (getrusage) per turn. With OpenTelemetry: `otel` installed with the SDK's TracerProvider (batch span processor, discarding exporter) and MeterProvider (manual reader), and each turn in `StartTurn`.\n\n",
+		fmt.Fprintf(w, "An `agent.Server` whose handler writes a 20-token reply to `Turn.Reply()` at once (default flush interval, so the reply goes out as one edit after the claim), %d conversations asking side by side, each question once the previous reply is complete, against `messagingtest` in a process of its own; %d turns after %d warm-up turns. CPU is the agent process's own (getrusage) per turn. With OpenTelemetry: `otel` installed with the SDK's TracerProvider (batch span processor, discarding exporter) and MeterProvider (manual reader), and each turn in `StartTurn`. The service and its people share the machine with the agent, so turns/s is the whole loop's; the instrumentation's cost is best read in the CPU per turn.\n\n",
 			o.conversations, o.sizes[load.Turns], o.warmup)
 		report.AgentTable(w, agentRows)
 		fmt.Fprintln(w)
