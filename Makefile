@@ -61,7 +61,9 @@ fuzz:
 # The benchmark harness (docs/benchmarks.md): the Go SDK's Socket, the
 # official socket.io-client and a bare coder/websocket floor, side by side
 # against one Node socket.io server; repeats, medians, the micro-benchmarks,
-# then docs/benchmarks.md and docs/benchmarks.svg are rewritten.
+# then docs/benchmarks.md and docs/benchmarks.svg are rewritten. The workload
+# "turns" runs the agent server (bench/agentload, a module of its own) with
+# and without the OpenTelemetry instrumentation, against messagingtest.
 # BENCHFLAGS passes flags to bench/cmd/runbench, e.g. BENCHFLAGS="-reps 3"
 # or BENCHFLAGS=-quick (a smoke run that writes nothing).
 BENCHFLAGS ?=

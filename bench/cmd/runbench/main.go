@@ -13,13 +13,21 @@
 //   - rawfloor: the same frames written and read by hand on a bare net.Conn,
 //     no WebSocket library (bench/cmd/rawfloor)
 //
+// The workload "turns" is the agent server's instead (bench/agentload, a
+// module of its own so that the SDK's go.mod never requires
+// OpenTelemetry): turns per second and the agent process's CPU per turn
+// for a handler streaming a 20-token reply, against the in-memory service
+// (messagingtest) in a process of its own, once with and once without the
+// OpenTelemetry instrumentation (the variants "agent" and "agent+otel");
+// their table gives the ratio. It needs no Node.
+//
 // It repeats everything -reps times (clients in rotating order), takes
 // medians, runs the Go micro-benchmarks (go test -bench -benchmem), prints
 // one markdown table, writes it with the machine and versions between the
 // generated-section markers of docs/benchmarks.md (the rest of that file is
 // kept), and draws docs/benchmarks.svg.
 //
-//	go run ./bench/cmd/runbench [-reps 5] [-quick] [-clients go,js,peer,floor,rawfloor]
+//	go run ./bench/cmd/runbench [-reps 5] [-quick] [-clients go,js,peer,floor,rawfloor] [-workloads seq,inflight,fanout,idle,turns]
 package main
 
 import (
@@ -61,6 +69,8 @@ type options struct {
 	warmup      int
 	write       bool
 	processTime time.Duration
+	// conversations ask the agent side by side (workload turns).
+	conversations int
 }
 
 func main() {
@@ -70,7 +80,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 5, "repeats of every workload and client (medians are reported)")
 	flag.BoolVar(&o.quick, "quick", false, "small sizes, one repeat, no micro-benchmarks, nothing written (a smoke run)")
 	flag.StringVar(&clients, "clients", "go,js,peer,floor,rawfloor", "clients to run")
-	flag.StringVar(&workloads, "workloads", "seq,inflight,fanout,idle", "workloads to run")
+	flag.StringVar(&workloads, "workloads", "seq,inflight,fanout,idle,turns", "workloads to run (turns: the agent server, with and without OpenTelemetry)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown report (its generated section is replaced)")
 	flag.StringVar(&o.svg, "svg", "docs/benchmarks.svg", "chart")
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test -bench micro-benchmarks")
@@ -81,15 +91,17 @@ func main() {
 	nInflight := flag.Int("n-inflight", 30000, "acked messages with 50 in flight")
 	nFanout := flag.Int("n-fanout", 2000, "messages fanned out to 20 receivers")
 	nIdle := flag.Int("n-idle", 1000, "idle connections")
+	nTurns := flag.Int("n-turns", 5000, "agent turns (after -warmup turns)")
+	flag.IntVar(&o.conversations, "conversations", 50, "turns: conversations asking the agent side by side")
 	flag.BoolVar(&o.write, "write", true, "write the report and the chart")
 	flag.DurationVar(&o.processTime, "process-timeout", 3*time.Minute, "limit for one client process")
 	flag.Parse()
 	o.clients = strings.Split(clients, ",")
 	o.workloads = strings.Split(workloads, ",")
-	o.sizes = map[string]int{load.Seq: *nSeq, load.InFlight: *nInflight, load.Fanout: *nFanout, load.Idle: *nIdle}
+	o.sizes = map[string]int{load.Seq: *nSeq, load.InFlight: *nInflight, load.Fanout: *nFanout, load.Idle: *nIdle, load.Turns: *nTurns}
 	if o.quick {
 		o.reps, o.goBench, o.write, o.warmup = 1, false, false, 100
-		o.sizes = map[string]int{load.Seq: 300, load.InFlight: 500, load.Fanout: 100, load.Idle: 50}
+		o.sizes = map[string]int{load.Seq: 300, load.InFlight: 500, load.Fanout: 100, load.Idle: 50, load.Turns: 300}
 	}
 	if err := run(o, log); err != nil {
 		log("%v", err)
@@ -125,13 +137,16 @@ func run(o options, log func(string, ...any)) error {
 	started := time.Now()
 	env := probeEnv()
 
+	// Every workload but the agent's runs against the Node server.
+	socketWorkloads := slices.DeleteFunc(slices.Clone(o.workloads), func(w string) bool { return w == load.Turns })
+	agentTurns := len(socketWorkloads) < len(o.workloads)
 	node, nodeErr := exec.LookPath("node")
 	if nodeErr == nil {
 		if _, err := os.Stat("testdata/conformance/node_modules/socket.io-client/package.json"); err != nil {
 			nodeErr = errors.New("testdata/conformance/node_modules missing (npm ci --prefix testdata/conformance)")
 		}
 	}
-	if nodeErr != nil {
+	if nodeErr != nil && len(socketWorkloads) > 0 {
 		return fmt.Errorf("the benchmark server runs on Node: %v", nodeErr)
 	}
 
@@ -142,13 +157,27 @@ func run(o options, log func(string, ...any)) error {
 	defer os.RemoveAll(tmp)
 	log("building the Go clients")
 	bins := map[string][]string{}
-	for _, c := range []string{"goclient", "floor", "rawfloor", "peer"} {
+	for _, c := range []string{"goclient", "floor", "rawfloor", "peer", "agentload"} {
 		out := filepath.Join(tmp, c)
 		cmd := exec.Command("go", "build", "-o", out, "./bench/cmd/"+c)
-		if c == "peer" {
+		switch c {
+		case "agentload":
+			// A module of its own too (bench/agentload), so that the SDK's
+			// go.mod never requires OpenTelemetry.
+			if !agentTurns {
+				continue
+			}
+			cmd = exec.Command("go", "build", "-o", out, ".")
+			cmd.Dir = "bench/agentload"
+			cmd.Env = append(os.Environ(), "GOWORK=off")
+		case "goclient", "floor", "rawfloor":
+			if len(socketWorkloads) == 0 {
+				continue
+			}
+		case "peer":
 			// The peer is a module of its own (bench/peer), so that the
 			// SDK's go.mod never requires it; GOWORK=off as in the Makefile.
-			if !slices.Contains(o.clients, report.Peer) {
+			if !slices.Contains(o.clients, report.Peer) || len(socketWorkloads) == 0 {
 				continue
 			}
 			cmd = exec.Command("go", "build", "-o", out, ".")
@@ -169,15 +198,22 @@ func run(o options, log func(string, ...any)) error {
 		report.JS:       {node, "--expose-gc", "bench/jsclient.js"},
 	}
 
-	srv, url, err := startServer(node)
-	if err != nil {
-		return err
+	var url string
+	if len(socketWorkloads) > 0 {
+		var srv *exec.Cmd
+		srv, url, err = startServer(node)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			_ = srv.Process.Signal(os.Interrupt)
+			_ = srv.Wait()
+		}()
+		log("server %s; %d repeats of %v with %v", url, o.reps, socketWorkloads, o.clients)
 	}
-	defer func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		_ = srv.Wait()
-	}()
-	log("server %s; %d repeats of %v with %v", url, o.reps, o.workloads, o.clients)
+	if agentTurns {
+		log("%d repeats of the agent's turns, without and with OpenTelemetry", o.reps)
+	}
 	env.LoadBefore = loadAvg()
 
 	var samples []load.Result
@@ -185,15 +221,30 @@ func run(o options, log func(string, ...any)) error {
 	for rep := range o.reps {
 		for _, w := range o.workloads {
 			order := slices.Clone(o.clients)
+			if w == load.Turns {
+				order = []string{report.Agent, report.AgentOTel}
+			}
 			// Rotate the order every repeat, so no client always runs
 			// right after the same other one.
 			k := (rep + slices.Index(o.workloads, w)) % len(order)
 			order = append(order[k:], order[:k]...)
 			for _, c := range order {
-				argv := append(slices.Clone(commands[c]),
-					"-url", url, "-workload", w, "-n", strconv.Itoa(o.sizes[w]),
-					"-warmup", strconv.Itoa(o.warmup), "-inflight", "50", "-receivers", "20",
-					"-timeout", o.processTime.String())
+				var argv []string
+				if w == load.Turns {
+					// The agent starts its own service (messagingtest and
+					// the people) as a child process.
+					argv = []string{bins["agentload"][0], "-role", "agent", "-n", strconv.Itoa(o.sizes[w]),
+						"-warmup", strconv.Itoa(o.warmup), "-conversations", strconv.Itoa(o.conversations),
+						"-timeout", o.processTime.String()}
+					if c == report.AgentOTel {
+						argv = append(argv, "-otel")
+					}
+				} else {
+					argv = append(slices.Clone(commands[c]),
+						"-url", url, "-workload", w, "-n", strconv.Itoa(o.sizes[w]),
+						"-warmup", strconv.Itoa(o.warmup), "-inflight", "50", "-receivers", "20",
+						"-timeout", o.processTime.String())
+				}
 				res, err := runClient(argv, o.processTime+30*time.Second)
 				if err != nil {
 					msg := fmt.Sprintf("repeat %d, %s, %s: %v", rep+1, w, c, err)
@@ -223,10 +274,15 @@ func run(o options, log func(string, ...any)) error {
 	env.Duration = time.Since(started).Round(time.Second)
 
 	rows := report.Build(samples)
-	var table bytes.Buffer
-	report.Table(&table, rows)
-	fmt.Println()
-	fmt.Print(table.String())
+	agentRows := report.BuildAgent(samples)
+	if len(socketWorkloads) > 0 {
+		fmt.Println()
+		report.Table(os.Stdout, rows)
+	}
+	if report.HasSamples(agentRows) {
+		fmt.Println()
+		report.AgentTable(os.Stdout, agentRows)
+	}
 	if len(benches) > 0 {
 		fmt.Println()
 		report.GoBenchTable(os.Stdout, benches, module)
@@ -237,7 +293,7 @@ func run(o options, log func(string, ...any)) error {
 	if !o.write {
 		return nil
 	}
-	if err := writeReport(o, env, rows, samples, benches, failures); err != nil {
+	if err := writeReport(o, env, rows, agentRows, samples, benches, failures); err != nil {
 		return err
 	}
 	f, err := os.Create(o.svg)
@@ -285,6 +341,8 @@ func brief(r load.Result) string {
 	switch {
 	case r.RSSPerConn != 0:
 		return fmt.Sprintf("%.1f KiB/conn", r.RSSPerConn)
+	case r.Workload == load.Turns:
+		return fmt.Sprintf("%.0f turns/s cpu %.0fµs/turn p50 %.0fµs p99 %.0fµs", r.Rate, r.CPU, r.P50, r.P99)
 	case r.P99 != 0:
 		return fmt.Sprintf("%.0f msgs/s p50 %.0fµs p99 %.0fµs cpu %.1fµs/msg", r.Rate, r.P50, r.P99, r.CPU)
 	default:
@@ -450,7 +508,7 @@ harness (` + "`bench/cmd/runbench`" + `), the rest of this file by people.
 
 ` + beginMark + "\n" + endMark + "\n"
 
-func writeReport(o options, env envInfo, rows []report.Row, samples []load.Result, benches []report.GoBench, failures []string) error {
+func writeReport(o options, env envInfo, rows, agentRows []report.Row, samples []load.Result, benches []report.GoBench, failures []string) error {
 	var g bytes.Buffer
 	w := &g
 	fmt.Fprintf(w, "## Latest run\n\n")
@@ -467,11 +525,18 @@ func writeReport(o options, env envInfo, rows []report.Row, samples []load.Resul
 	fmt.Fprintf(w, "| JS client | socket.io-client %s on Node %s |\n", env.SocketIOClient, env.NodeVersion)
 	fmt.Fprintf(w, "| Go peer | github.com/zishang520/socket.io/clients/socket/v3 %s (`bench/peer`, a module of its own) |\n", peerVersion())
 	fmt.Fprintf(w, "| server | socket.io %s on Node %s (`bench/server.js`), shared by all clients |\n", env.SocketIOServer, env.NodeVersion)
-	fmt.Fprintf(w, "| sizes | sequential %d, 50 in flight %d, fan-out %d messages × 20 receivers, idle %d connections; %d warm-up messages |\n\n",
-		o.sizes[load.Seq], o.sizes[load.InFlight], o.sizes[load.Fanout], o.sizes[load.Idle], o.warmup)
+	fmt.Fprintf(w, "| sizes | sequential %d, 50 in flight %d, fan-out %d messages × 20 receivers, idle %d connections; %d warm-up messages; agent %d turns in %d conversations after %d warm-up turns |\n\n",
+		o.sizes[load.Seq], o.sizes[load.InFlight], o.sizes[load.Fanout], o.sizes[load.Idle], o.warmup, o.sizes[load.Turns], o.conversations, o.warmup)
 	fmt.Fprintf(w, "![benchmark chart](benchmarks.svg)\n\n")
 	report.Table(w, rows)
 	fmt.Fprintln(w)
+	if report.HasSamples(agentRows) {
+		fmt.Fprintf(w, "### Agent server (`bench/agentload`)\n\n")
+		fmt.Fprintf(w, "An `agent.Server` whose handler writes a 20-token reply to `Turn.Reply()` at once (default flush interval, so the reply goes out as one edit after the claim), %d conversations asking side by side, each question once the previous reply is complete, against `messagingtest` in a process of its own; %d turns after %d warm-up turns. CPU is the agent process's own (getrusage) per turn. With OpenTelemetry: `otel` installed with the SDK's TracerProvider (batch span processor, discarding exporter) and MeterProvider (manual reader), and each turn in `StartTurn`. The service and its people share the machine with the agent, so turns/s is the whole loop's; the instrumentation's cost is best read in the CPU per turn.\n\n",
+			o.conversations, o.sizes[load.Turns], o.warmup)
+		report.AgentTable(w, agentRows)
+		fmt.Fprintln(w)
+	}
 	if len(failures) > 0 {
 		fmt.Fprintf(w, "Failed runs (left out of the medians):\n\n")
 		for _, f := range failures {
@@ -497,8 +562,8 @@ func writeReport(o options, env envInfo, rows []report.Row, samples []load.Resul
 	}
 	fmt.Fprintf(w, "<details><summary>Every repeat</summary>\n\n")
 	fmt.Fprintf(w, "| metric | client | repeats |\n|---|---|---|\n")
-	for _, r := range rows {
-		for _, cl := range report.Clients {
+	for _, r := range append(slices.Clone(rows), agentRows...) {
+		for _, cl := range append(slices.Clone(report.Clients), report.AgentClients...) {
 			var vs []string
 			for _, s := range samples {
 				if s.Client == cl.Name && s.Workload == r.Workload {
@@ -540,10 +605,11 @@ func diagnostics(samples []load.Result) string {
 		load.Fanout:   {"deliveries_per_s", "cpu_us_per_delivery", "allocs_per_msg", "bytes_per_msg", "gc_cycles"},
 		load.InFlight: {"allocs_per_msg", "bytes_per_msg", "gc_cycles"},
 		load.Seq:      {"allocs_per_msg", "bytes_per_msg", "gc_cycles"},
+		load.Turns:    {"service_broadcasts_per_turn", "service_requests_per_turn", "otel_spans_per_turn", "otel_metrics"},
 	}
 	var parts []string
-	for _, w := range []string{load.Idle, load.Seq, load.InFlight, load.Fanout} {
-		for _, cl := range report.Clients {
+	for _, w := range []string{load.Idle, load.Seq, load.InFlight, load.Fanout, load.Turns} {
+		for _, cl := range append(slices.Clone(report.Clients), report.AgentClients...) {
 			var kv []string
 			for _, k := range keys[w] {
 				var vs []float64

@@ -40,6 +40,7 @@ const (
 	InFlight = "inflight" // a fixed number of acks in flight
 	Fanout   = "fanout"   // one sender, many receiving connections
 	Idle     = "idle"     // many idle connections in one process
+	Turns    = "turns"    // agent turns (bench/agentload, its own module)
 )
 
 // Driver is one client implementation under test.

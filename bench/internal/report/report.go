@@ -402,3 +402,82 @@ func FindGoBench(bs []GoBench, name string) (GoBench, bool) {
 	}
 	return GoBench{}, false
 }
+
+// The agent server's workload (load.Turns, bench/agentload): the same
+// server and handler without and with the OpenTelemetry instrumentation.
+const (
+	Agent     = "agent"
+	AgentOTel = "agent+otel"
+)
+
+// AgentClients lists the variants of the agent workload, in table order.
+var AgentClients = []struct{ Name, Title string }{
+	{Agent, "`agent.Server`"},
+	{AgentOTel, "`agent.Server` + OpenTelemetry"},
+}
+
+// AgentMetrics are the rows of the agent table, in order.
+var AgentMetrics = []Metric{
+	{Key: "turns.rate", Label: "Agent turns, 20-token streamed reply", Unit: "turns/s", Workload: load.Turns, Better: Higher,
+		Get: func(r load.Result) float64 { return r.Rate }},
+	{Key: "turns.cpu", Label: "Agent CPU per turn", Unit: "µs", Workload: load.Turns, Better: Lower,
+		Get: func(r load.Result) float64 { return r.CPU }},
+	{Key: "turns.p50", Label: "Turn as people see it (question sent → reply complete) p50", Unit: "µs", Workload: load.Turns, Better: Lower,
+		Get: func(r load.Result) float64 { return r.P50 }},
+	{Key: "turns.p99", Label: "Turn as people see it p99", Unit: "µs", Workload: load.Turns, Better: Lower,
+		Get: func(r load.Result) float64 { return r.P99 }},
+}
+
+// BuildAgent makes the rows of the agent table from every sample of a run
+// (samples of other workloads are ignored).
+func BuildAgent(samples []load.Result) []Row {
+	rows := make([]Row, 0, len(AgentMetrics))
+	for _, m := range AgentMetrics {
+		row := Row{Metric: m, Cells: map[string]Cell{}}
+		for _, cl := range AgentClients {
+			var vs []float64
+			for _, s := range samples {
+				if s.Client == cl.Name && s.Workload == m.Workload {
+					vs = append(vs, m.Get(s))
+				}
+			}
+			row.Cells[cl.Name] = Summarize(vs)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// HasSamples reports whether any row has a sample.
+func HasSamples(rows []Row) bool {
+	for _, r := range rows {
+		for _, c := range r.Cells {
+			if c.OK() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AgentTable writes the agent table in markdown: both variants and the
+// cost of the instrumentation as the ratio of their medians.
+func AgentTable(w io.Writer, rows []Row) {
+	fmt.Fprintf(w, "| metric | unit |")
+	for _, cl := range AgentClients {
+		fmt.Fprintf(w, " %s |", cl.Title)
+	}
+	fmt.Fprintf(w, " OpenTelemetry ÷ without |\n")
+	fmt.Fprintf(w, "|---|---|%s---:|\n", strings.Repeat("---:|", len(AgentClients)))
+	for _, r := range rows {
+		better := "higher is better"
+		if r.Better == Lower {
+			better = "lower is better"
+		}
+		fmt.Fprintf(w, "| %s (%s) | %s |", r.Label, better, r.Unit)
+		for _, cl := range AgentClients {
+			fmt.Fprintf(w, " %s |", cellText(r.Cells[cl.Name]))
+		}
+		fmt.Fprintf(w, " %s |\n", ratioText(r.Ratio(AgentOTel, Agent)))
+	}
+}

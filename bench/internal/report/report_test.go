@@ -3,6 +3,8 @@ package report
 import (
 	"strings"
 	"testing"
+
+	"github.com/symbia-labs/messaging-go/bench/internal/load"
 )
 
 func TestParseGoBench(t *testing.T) {
@@ -68,5 +70,54 @@ func TestCPUTargetIsAgainstTheFloor(t *testing.T) {
 	delete(row.Cells, Floor)
 	if c := cpuTarget(row); c.Status != "n/a" {
 		t.Errorf("no floor: %+v", c)
+	}
+}
+
+func TestAgentTableGivesTheCostOfOpenTelemetryAsARatio(t *testing.T) {
+	samples := []load.Result{
+		{Client: Agent, Workload: load.Turns, Rate: 1000, CPU: 400, P50: 10000, P99: 20000},
+		{Client: Agent, Workload: load.Turns, Rate: 1200, CPU: 500, P50: 12000, P99: 22000},
+		{Client: Agent, Workload: load.Turns, Rate: 1100, CPU: 450, P50: 11000, P99: 21000},
+		{Client: AgentOTel, Workload: load.Turns, Rate: 880, CPU: 540, P50: 13000, P99: 30000},
+		// Other workloads and clients stay out of the agent table.
+		{Client: Go, Workload: load.Seq, Rate: 5000, CPU: 50},
+		{Client: AgentOTel, Workload: load.Seq, Rate: 1, CPU: 1},
+	}
+	rows := BuildAgent(samples)
+	if !HasSamples(rows) {
+		t.Fatal("no samples")
+	}
+	byKey := map[string]Row{}
+	for _, r := range rows {
+		byKey[r.Key] = r
+	}
+	if got := byKey["turns.rate"].Ratio(AgentOTel, Agent); got != 0.8 {
+		t.Errorf("turns/s otel ÷ plain = %v, want 0.8 (880 ÷ median 1100)", got)
+	}
+	if got := byKey["turns.cpu"].Ratio(AgentOTel, Agent); got != 1.2 {
+		t.Errorf("CPU/turn otel ÷ plain = %v, want 1.2 (540 ÷ median 450)", got)
+	}
+	var b strings.Builder
+	AgentTable(&b, rows)
+	out := b.String()
+	for _, want := range []string{
+		"| Agent turns, 20-token streamed reply (higher is better) | turns/s | 1100 ±9% | 880 | 0.80× |",
+		"| Agent CPU per turn (lower is better) | µs | 450 ±11% | 540 | 1.20× |",
+		"OpenTelemetry ÷ without",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	// The five clients' table is unchanged by agent samples.
+	for _, r := range Build(samples) {
+		for _, cl := range Clients {
+			if c := r.Cells[cl.Name]; c.OK() && cl.Name != Go {
+				t.Errorf("%s has %s samples: %+v", r.Key, cl.Name, c)
+			}
+		}
+	}
+	if HasSamples(BuildAgent(samples[4:5])) {
+		t.Error("agent rows from a seq sample")
 	}
 }
