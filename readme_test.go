@@ -120,7 +120,13 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 	return blocks
 }
 
-// snippetRegions returns the readme regions of the module's _test.go files.
+// testedModules are the modules of the repository, besides the root,
+// whose tests `make test` runs too (the Makefile's otel-unit), so a README
+// snippet may be a region of their examples.
+var testedModules = map[string]bool{"otel": true}
+
+// snippetRegions returns the readme regions of the module's _test.go files
+// and of the testedModules'.
 func snippetRegions(t *testing.T, root string) map[string]snippetRegion {
 	t.Helper()
 	regions := make(map[string]snippetRegion)
@@ -132,9 +138,9 @@ func snippetRegions(t *testing.T, root string) map[string]snippetRegion {
 			if path != root && (d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) {
 				return filepath.SkipDir
 			}
-			if path != root {
+			if path != root && !testedModules[filepath.ToSlash(path)] {
 				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir // another module
+					return filepath.SkipDir // another module, which make test does not run
 				}
 			}
 			return nil
