@@ -309,7 +309,13 @@ func TestSocketStatsSlowConsumer(t *testing.T) {
 		entered <- struct{}{}
 		<-release
 	})
+	connected := make(chan struct{}, 1)
+	bob.OnConnect(func() { connected <- struct{}{} })
 	require.NoError(t, bob.Connect(testCtx(t)))
+	// The queue holds one item: wait until the connection's own state
+	// change has been handled, or the first message could be the overflow.
+	recv(t, connected)
+	pollStats(t, bob, "an empty queue before the first send", func(st messaging.SocketStats) bool { return st.QueueDepth == 0 })
 	send := func() {
 		_, err := alice.SendMessage(testCtx(t), messaging.SendMessageParams{ConversationID: e.conv, Content: "x"})
 		require.NoError(t, err)
