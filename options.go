@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -89,6 +90,43 @@ const (
 	transportMaxIdleConns  = 100
 	transportExpectTimeout = time.Second
 )
+
+// socketTransport is the SDK transport that sockets made by NewSocket
+// share, with the number of open ones: when the last one closes, its idle
+// connections (and their goroutines) are released.
+var socketTransport struct {
+	mu     sync.Mutex
+	client *http.Client
+	t      *http.Transport
+	users  int
+}
+
+// acquireSocketTransport returns the shared socket transport, made on
+// first use. Its transport is returned as the socket's own (ownTransport)
+// only to mark it as the SDK's; the socket's history client does not
+// close it (see newSocket): releaseSocketTransport does.
+func acquireSocketTransport() (*http.Client, *http.Transport) {
+	st := &socketTransport
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.client == nil {
+		st.client, st.t = newHTTPClient()
+	}
+	st.users++
+	return st.client, st.t
+}
+
+// releaseSocketTransport is called once by each closed socket that
+// acquired the shared transport.
+func releaseSocketTransport() {
+	st := &socketTransport
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.users--
+	if st.users == 0 && st.t != nil {
+		st.t.CloseIdleConnections()
+	}
+}
 
 // newHTTPClient makes the SDK's own HTTP client: a clone of
 // http.DefaultTransport with the settings above, so that Close can release

@@ -115,17 +115,20 @@ const (
 // the package documentation ("Concurrency" and "Delivery") for how
 // handlers run and what the socket guarantees across reconnections.
 type Socket struct {
-	cfg        socketConfig
-	endpoint   string // for String and logs; holds no credentials
-	rest       *Client
-	sio        *socketio.Client
-	log        *slog.Logger
-	queue      *eventQueue // the handler queue (queue.go), run by the dispatcher (dispatcher.go)
-	h          socketHandlers
-	backfiller *backfiller  // fetches history for the delivery (backfill.go)
-	delivery   *delivery    // per-conversation delivery state (delivery.go)
-	streams    streamTyping // the typing indicator its streams share (stream.go)
-	runs       liveRuns     // its runs, which follow control events as they arrive (run_state.go)
+	cfg      socketConfig
+	endpoint string // for String and logs; holds no credentials
+	rest     *Client
+	// sharedTransport: the socket holds a use of the transport sockets
+	// made by NewSocket share (guarded by mu; released once, by Close).
+	sharedTransport bool
+	sio             *socketio.Client
+	log             *slog.Logger
+	queue           *eventQueue // the handler queue (queue.go), run by the dispatcher (dispatcher.go)
+	h               socketHandlers
+	backfiller      *backfiller  // fetches history for the delivery (backfill.go)
+	delivery        *delivery    // per-conversation delivery state (delivery.go)
+	streams         streamTyping // the typing indicator its streams share (stream.go)
+	runs            liveRuns     // its runs, which follow control events as they arrive (run_state.go)
 
 	base       context.Context // ends at Close
 	cancelBase context.CancelFunc
@@ -168,7 +171,17 @@ func NewSocket(opts ...SocketOption) (*Socket, error) {
 		// MESSAGING_ENDPOINT was unusable and no WithEndpoint replaced it.
 		return nil, fmt.Errorf("messaging: %s: %w", EnvEndpoint, envErr)
 	}
-	return newSocket(cfg), nil
+	shared := cfg.common.ownTransport != nil // no WithHTTPClient
+	if shared {
+		// Sockets made alone share one SDK transport: one per socket
+		// costs several KiB per connection (its pools and HTTP/2 set-up)
+		// for a handshake and an occasional history read.
+		cfg.common.httpClient, _ = acquireSocketTransport()
+		cfg.common.ownTransport = nil // released by Close, not by the history client
+	}
+	s := newSocket(cfg)
+	s.sharedTransport = shared
+	return s, nil
 }
 
 // NewSocket returns a socket that inherits the client's endpoint, current
@@ -443,6 +456,8 @@ func reconnectFailed(err error) error {
 // idempotent and always returns nil.
 func (s *Socket) Close() error {
 	s.mu.Lock()
+	releaseTransport := s.sharedTransport
+	s.sharedTransport = false
 	if s.state != StateClosed {
 		reason := ""
 		if s.state == StateConnected {
@@ -456,7 +471,10 @@ func (s *Socket) Close() error {
 	s.mu.Unlock()
 	s.cancelBase()
 	_ = s.sio.Close()
-	_ = s.rest.Close() // the socket's own REST transport, never a caller's
+	_ = s.rest.Close() // closes nothing that is not the socket's own
+	if releaseTransport {
+		releaseSocketTransport()
+	}
 	s.queue.close()
 	s.connector.Close()
 	s.runs.close()
