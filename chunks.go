@@ -119,10 +119,11 @@ func (a *ChunkAssembler) Attach(s *Socket) (detach func()) {
 }
 
 // Message feeds a new or edited message (message:new or message:updated).
-// Records of control events are ignored, and so is an event that does not
-// change the content (a repeated broadcast).
+// Records of control events and activity records (IsActivity: not streamed
+// text) are ignored, and so is an event that does not change the content
+// (a repeated broadcast).
 func (a *ChunkAssembler) Message(m *Message) {
-	if m == nil || m.ID == "" || m.IsControl() {
+	if m == nil || m.ID == "" || m.IsControl() || IsActivity(m) {
 		return
 	}
 	a.mu.Lock()

@@ -169,3 +169,19 @@ func TestChunkAssemblerRules(t *testing.T) {
 	a.Message(nil)
 	assert.Empty(t, take())
 }
+
+// Activity records are messages of their own kind, not streamed text: the
+// assembler leaves them to OnActivity and ActivityTracker.
+func TestChunkAssemblerIgnoresActivityRecords(t *testing.T) {
+	var got []messaging.Chunk
+	a := messaging.NewChunkAssembler(func(c messaging.Chunk) { got = append(got, c) })
+	rec := &messaging.Message{ID: "5b0e6a1c-3f7d-4c2a-9e8b-1d2f3a4b5c6d", ConversationID: "c", SenderID: "agent",
+		ContentType: messaging.ActivityContentType, Content: `{"kind":"tool_call","state":"running","seq":1}`}
+	a.Message(rec)
+	a.Complete(rec.ID)
+	text := &messaging.Message{ID: "6b0e6a1c-3f7d-4c2a-9e8b-1d2f3a4b5c6d", ConversationID: "c", SenderID: "agent", Content: "Hello"}
+	a.Message(text)
+	if len(got) != 1 || got[0].MessageID != text.ID {
+		t.Fatalf("chunks %+v, want one of the text message only", got)
+	}
+}

@@ -74,6 +74,12 @@ func (s *Server) claim(t *Turn) (bool, error) {
 		},
 	})
 	if err != nil {
+		if rctx := t.run.Context(); rctx.Err() != nil {
+			// The run ended while the claim was under way (a handoff or a
+			// cancel naming the run its placeholder announced): that is
+			// why the turn ends, not the interrupted send.
+			return false, context.Cause(rctx)
+		}
 		return false, fmt.Errorf("agent: claiming question %s: %w", q.ID, err)
 	}
 	replica, _ := claimOf(row)

@@ -22,6 +22,14 @@ type Model func(ctx context.Context, prompt string, emit func(token string) erro
 // a new question preempts it, handoff and route pass the conversation on.
 func newAgent(client *messaging.Client, model Model, log func(format string, args ...any)) (*agent.Server, error) {
 	answer := agent.HandlerFunc(func(ctx context.Context, t *agent.Turn) error {
+		// A tool call people can watch (an activity record): looking the
+		// question up before answering, with its progress.
+		if err := lookUp(ctx, t); err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx) // why the run ended: its end closes the record
+			}
+			return err
+		}
 		// ctx is the turn's run's: a cancel or a preemption stops the model.
 		return model(ctx, t.Question.Content, func(token string) error {
 			_, err := t.Reply().WriteString(token)
@@ -49,11 +57,14 @@ func newAgent(client *messaging.Client, model Model, log func(format string, arg
 	}
 	ended := func(t *agent.Turn, err error) {
 		var stopped *messaging.RunStoppedError
-		if t.Reply() == nil { // ended before the model was called
+		if t.Run() == nil || (t.Reply() == nil && !errors.As(err, &stopped)) { // ended before its run or reply
 			log("question %q: %v", t.Question.Content, err)
 			return
 		}
-		id, content := t.Run().ID()[:8], t.Reply().Content()
+		id, content := t.Run().ID()[:8], ""
+		if t.Reply() != nil {
+			content = t.Reply().Content()
+		}
 		switch {
 		case errors.Is(err, messaging.ErrRunPreempted) && errors.As(err, &stopped):
 			log("run %s preempted (%s), the reply keeps %q", id, stopped.Reason, content)
@@ -74,6 +85,26 @@ func newAgent(client *messaging.Client, model Model, log func(format string, arg
 		agent.WithOnTurnEnd(ended),
 		// Conversations created with the agent are found within 200 ms.
 		agent.WithDiscoveryInterval(200*time.Millisecond))
+}
+
+// lookUp is a tool call people can watch (an activity record): a
+// stand-in search of the travel guides, with its progress.
+func lookUp(ctx context.Context, t *agent.Turn) error {
+	call, err := t.Run().StartToolCall(ctx, messaging.ToolCallParams{
+		Name: "guide_search", Parameters: map[string]string{"query": t.Question.Content}, ReplyTo: t.Question.ID,
+	})
+	if err != nil {
+		return err
+	}
+	if err := call.Progress(ctx, 0.5, "Searching the travel guides..."); err != nil {
+		return err
+	}
+	select { // the search takes a moment
+	case <-time.After(150 * time.Millisecond):
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return call.Complete(ctx, map[string]int{"guides": 2})
 }
 
 // cannedModel is a stand-in for a language model: it answers a few

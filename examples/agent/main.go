@@ -195,6 +195,18 @@ func demo(ctx context.Context, cfg config, p *printer, agentUser string) error {
 		}
 	})
 	defer asm.Attach(s)()
+	// What alice sees of the agent's tool calls (activity records).
+	s.OnActivity(func(e messaging.ActivityEvent) {
+		r := e.Record
+		switch e.Type {
+		case messaging.ToolCallStart:
+			p.say("alice", "sees the agent start %s", r.Name)
+		case messaging.ToolCallProgress:
+			p.say("alice", "sees %s: %s %.0f %%", r.Name, r.Message, 100*r.Progress)
+		case messaging.ToolCallComplete:
+			p.say("alice", "sees %s done: %s", r.Name, r.Result)
+		}
+	})
 	typing := messaging.NewTypingTracker(s)
 	defer typing.Close()
 	quiet := make(chan struct{}, 100)
