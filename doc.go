@@ -108,7 +108,8 @@
 // connection that stops answering without closing fails the attempt rather
 // than hanging the call; this covers the requests the SDK makes for itself.
 // The Client uses a transport of its own unless [WithHTTPClient] gives one;
-// [Client.Close] releases its connections.
+// [Client.Close] releases its connections. Sockets made by [NewSocket]
+// share one, released when the last of them closes.
 //
 // # Concurrency
 //

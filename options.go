@@ -236,7 +236,8 @@ func WithLogger(l *slog.Logger) Option {
 // WithHTTPClient sets the HTTP client used for REST calls and, for the
 // socket, for the WebSocket handshake (its Transport's TLS and dial settings
 // apply). By default the SDK makes its own client, with a transport cloned
-// from http.DefaultTransport, which Client.Close releases. A client given
+// from http.DefaultTransport, which Client.Close releases (sockets made by
+// NewSocket share one, released by the last Socket.Close). A client given
 // here stays the caller's: Close does not close its connections (call its
 // CloseIdleConnections yourself). Its Timeout, if any, applies besides the
 // SDK's request timeout (WithRequestTimeout).
