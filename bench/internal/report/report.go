@@ -198,18 +198,22 @@ func rssTarget(r Row) Check {
 }
 
 // Build makes the rows from every sample of a run.
-func Build(samples []load.Result) []Row {
-	rows := make([]Row, 0, len(Metrics))
-	for _, m := range Metrics {
+func Build(samples []load.Result) []Row { return build(samples, Metrics, clientNames(Clients)) }
+
+// build makes one row per metric, one cell per client: the summary of the
+// samples of that client and the metric's workload (others are ignored).
+func build(samples []load.Result, metrics []Metric, clients []string) []Row {
+	rows := make([]Row, 0, len(metrics))
+	for _, m := range metrics {
 		row := Row{Metric: m, Cells: map[string]Cell{}}
-		for _, cl := range Clients {
+		for _, name := range clients {
 			var vs []float64
 			for _, s := range samples {
-				if s.Client == cl.Name && s.Workload == m.Workload {
+				if s.Client == name && s.Workload == m.Workload {
 					vs = append(vs, m.Get(s))
 				}
 			}
-			row.Cells[cl.Name] = Summarize(vs)
+			row.Cells[name] = Summarize(vs)
 		}
 		rows = append(rows, row)
 	}
@@ -431,21 +435,7 @@ var AgentMetrics = []Metric{
 // BuildAgent makes the rows of the agent table from every sample of a run
 // (samples of other workloads are ignored).
 func BuildAgent(samples []load.Result) []Row {
-	rows := make([]Row, 0, len(AgentMetrics))
-	for _, m := range AgentMetrics {
-		row := Row{Metric: m, Cells: map[string]Cell{}}
-		for _, cl := range AgentClients {
-			var vs []float64
-			for _, s := range samples {
-				if s.Client == cl.Name && s.Workload == m.Workload {
-					vs = append(vs, m.Get(s))
-				}
-			}
-			row.Cells[cl.Name] = Summarize(vs)
-		}
-		rows = append(rows, row)
-	}
-	return rows
+	return build(samples, AgentMetrics, clientNames(AgentClients))
 }
 
 // HasSamples reports whether any row has a sample.
@@ -480,4 +470,13 @@ func AgentTable(w io.Writer, rows []Row) {
 		}
 		fmt.Fprintf(w, " %s |\n", ratioText(r.Ratio(AgentOTel, Agent)))
 	}
+}
+
+// clientNames returns the names of a client list, in order.
+func clientNames(cs []struct{ Name, Title string }) []string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	return names
 }
