@@ -9,15 +9,14 @@ package floor
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/coder/websocket"
 
+	"github.com/symbia-labs/messaging-go/bench/internal/acks"
 	"github.com/symbia-labs/messaging-go/bench/internal/load"
 )
 
@@ -33,15 +32,11 @@ type Conn struct {
 	ws        *websocket.Conn
 	send      []byte // `["message:send",{...}]`, the frame after "42<id>"
 	onMessage func()
-	next      atomic.Uint64
-	mu        sync.Mutex
-	pending   map[uint64]chan bool
-	err       error // why the reader stopped
+	acks      acks.Table
 	done      chan struct{}
 }
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
-var chans = sync.Pool{New: func() any { return make(chan bool, 1) }}
 
 // wsURL turns http://host into the Engine.IO WebSocket URL.
 func wsURL(u string) string {
@@ -81,18 +76,11 @@ func (Driver) Dial(ctx context.Context, url, conversation string, onMessage func
 		send: []byte(`["message:send",{"conversationId":"` + conversation + `","id":"` + messageID +
 			`","content":"` + load.Content + `"}]`),
 		onMessage: onMessage,
-		pending:   make(map[uint64]chan bool),
 		done:      make(chan struct{}),
 	}
 	go c.read()
 	return c, nil
 }
-
-var (
-	ackPrefix     = []byte("43")
-	ackOK         = []byte(`[{"success":true`)
-	messageNewPfx = []byte(`42["message:new",`)
-)
 
 // read answers pings, delivers acks and counts message:new frames.
 func (c *Conn) read() {
@@ -105,36 +93,15 @@ func (c *Conn) read() {
 			_, err = buf.ReadFrom(r)
 		}
 		if err != nil {
-			c.mu.Lock()
-			c.err = err
-			for id, ch := range c.pending {
-				ch <- false
-				delete(c.pending, id)
-			}
-			c.mu.Unlock()
+			c.acks.Fail(err)
 			return
 		}
-		b := buf.Bytes()
-		switch {
-		case len(b) == 1 && b[0] == '2':
+		switch kind, id, ok := acks.Classify(buf.Bytes()); kind {
+		case acks.Ping:
 			_ = c.ws.Write(context.Background(), websocket.MessageText, []byte{'3'})
-		case bytes.HasPrefix(b, ackPrefix):
-			i := 2
-			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-				i++
-			}
-			id, err := strconv.ParseUint(string(b[2:i]), 10, 64)
-			if err != nil {
-				continue
-			}
-			c.mu.Lock()
-			ch := c.pending[id]
-			delete(c.pending, id)
-			c.mu.Unlock()
-			if ch != nil {
-				ch <- bytes.HasPrefix(b[i:], ackOK)
-			}
-		case bytes.HasPrefix(b, messageNewPfx):
+		case acks.Ack:
+			c.acks.Deliver(id, ok)
+		case acks.MessageNew:
 			if c.onMessage != nil {
 				c.onMessage()
 			}
@@ -142,52 +109,24 @@ func (c *Conn) read() {
 	}
 }
 
-var errRefused = errors.New("floor: ack without success:true")
-
 // emit writes "42<id><body>" and waits for the ack with that id.
 func (c *Conn) emit(ctx context.Context, body []byte) error {
-	id := c.next.Add(1) - 1
-	ch := chans.Get().(chan bool)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return c.err
+	id, ch, err := c.acks.Register()
+	if err != nil {
+		return err
 	}
-	c.pending[id] = ch
-	c.mu.Unlock()
-
 	bp := bufs.Get().(*[]byte)
 	frame := append((*bp)[:0], '4', '2')
 	frame = strconv.AppendUint(frame, id, 10)
 	frame = append(frame, body...)
-	err := c.ws.Write(ctx, websocket.MessageText, frame)
+	err = c.ws.Write(ctx, websocket.MessageText, frame)
 	*bp = frame
 	bufs.Put(bp)
 	if err != nil {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		c.acks.Forget(id)
 		return err
 	}
-	select {
-	case ok := <-ch:
-		chans.Put(ch)
-		if !ok {
-			c.mu.Lock()
-			err := c.err
-			c.mu.Unlock()
-			if err != nil {
-				return err
-			}
-			return errRefused
-		}
-		return nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-		return ctx.Err()
-	}
+	return c.acks.Wait(ctx, id, ch)
 }
 
 // Send emits message:send and waits for {success:true}.

@@ -26,9 +26,9 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/symbia-labs/messaging-go/bench/internal/acks"
 	"github.com/symbia-labs/messaging-go/bench/internal/load"
 )
 
@@ -54,14 +54,9 @@ type Conn struct {
 	wbuf []byte
 	mask uint64 // xorshift state for mask keys
 
-	next    atomic.Uint64
-	mu      sync.Mutex
-	pending map[uint64]chan bool
-	err     error
-	done    chan struct{}
+	acks acks.Table
+	done chan struct{}
 }
-
-var chans = sync.Pool{New: func() any { return make(chan bool, 1) }}
 
 // Dial connects, upgrades, reads the open packet and connects the
 // namespace with {token}.
@@ -84,7 +79,6 @@ func (Driver) Dial(ctx context.Context, rawURL, conversation string, onMessage f
 		send: []byte(`["message:send",{"conversationId":"` + conversation + `","id":"` + messageID +
 			`","content":"` + load.Content + `"}]`),
 		onMessage: onMessage,
-		pending:   make(map[uint64]chan bool),
 		done:      make(chan struct{}),
 	}
 	var seed [8]byte
@@ -264,47 +258,21 @@ func (c *Conn) readMessage() ([]byte, error) {
 	}
 }
 
-var (
-	ackPrefix     = []byte("43")
-	ackOK         = []byte(`[{"success":true`)
-	messageNewPfx = []byte(`42["message:new",`)
-)
-
 // read answers Engine.IO pings, delivers acks and counts message:new.
 func (c *Conn) read() {
 	defer close(c.done)
 	for {
 		b, err := c.readMessage()
 		if err != nil {
-			c.mu.Lock()
-			c.err = err
-			for id, ch := range c.pending {
-				ch <- false
-				delete(c.pending, id)
-			}
-			c.mu.Unlock()
+			c.acks.Fail(err)
 			return
 		}
-		switch {
-		case len(b) == 1 && b[0] == '2':
+		switch kind, id, ok := acks.Classify(b); kind {
+		case acks.Ping:
 			_ = c.write([]byte{'3'})
-		case bytes.HasPrefix(b, ackPrefix):
-			i := 2
-			for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-				i++
-			}
-			id, err := strconv.ParseUint(string(b[2:i]), 10, 64)
-			if err != nil {
-				continue
-			}
-			c.mu.Lock()
-			ch := c.pending[id]
-			delete(c.pending, id)
-			c.mu.Unlock()
-			if ch != nil {
-				ch <- bytes.HasPrefix(b[i:], ackOK)
-			}
-		case bytes.HasPrefix(b, messageNewPfx):
+		case acks.Ack:
+			c.acks.Deliver(id, ok)
+		case acks.MessageNew:
 			if c.onMessage != nil {
 				c.onMessage()
 			}
@@ -312,51 +280,23 @@ func (c *Conn) read() {
 	}
 }
 
-var errRefused = errors.New("rawfloor: ack without success:true")
-
 // emit writes "42<id><body>" as one frame and waits for the ack.
 func (c *Conn) emit(ctx context.Context, body []byte) error {
-	id := c.next.Add(1) - 1
-	ch := chans.Get().(chan bool)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return c.err
+	id, ch, err := c.acks.Register()
+	if err != nil {
+		return err
 	}
-	c.pending[id] = ch
-	c.mu.Unlock()
-
 	var head [24]byte
 	p := append(head[:0], '4', '2')
 	p = strconv.AppendUint(p, id, 10)
 	c.wmu.Lock()
-	err := c.writeFrameLocked(0x1, p, body)
+	err = c.writeFrameLocked(0x1, p, body)
 	c.wmu.Unlock()
 	if err != nil {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
+		c.acks.Forget(id)
 		return err
 	}
-	select {
-	case ok := <-ch:
-		chans.Put(ch)
-		if !ok {
-			c.mu.Lock()
-			err := c.err
-			c.mu.Unlock()
-			if err != nil {
-				return err
-			}
-			return errRefused
-		}
-		return nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-		return ctx.Err()
-	}
+	return c.acks.Wait(ctx, id, ch)
 }
 
 // Send emits message:send and waits for {success:true}.
