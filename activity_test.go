@@ -6,7 +6,6 @@ package messaging_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -18,6 +17,8 @@ import (
 
 	messaging "github.com/symbia-labs/messaging-go"
 	"github.com/symbia-labs/messaging-go/messagingtest"
+
+	"github.com/symbia-labs/messaging-go/internal/netfault"
 )
 
 const (
@@ -289,71 +290,13 @@ func TestActivityEndClosesOpenActivitiesBeforeReturning(t *testing.T) {
 	assert.Equal(t, "RUN_ENDED", rec.Error.Code)
 }
 
-// dialGate is a dialer whose connections can be cut and whose new dials wait
-// while it is shut: a receiver that loses its connection and cannot come
-// back until the test says so.
-type dialGate struct {
-	mu    sync.Mutex
-	open  chan struct{} // closed while open
-	conns []net.Conn
-}
-
-func newDialGate() *dialGate {
-	g := &dialGate{open: make(chan struct{})}
-	close(g.open)
-	return g
-}
-
-func (g *dialGate) client(t *testing.T) *http.Client {
-	tr := &http.Transport{DialContext: g.dial}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
-func (g *dialGate) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	g.mu.Lock()
-	open := g.open
-	g.mu.Unlock()
-	select {
-	case <-open:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err == nil {
-		g.mu.Lock()
-		g.conns = append(g.conns, c)
-		g.mu.Unlock()
-	}
-	return c, err
-}
-
-// shut cuts every connection and holds new ones.
-func (g *dialGate) shut() {
-	g.mu.Lock()
-	g.open = make(chan struct{})
-	conns := g.conns
-	g.conns = nil
-	g.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-}
-
-func (g *dialGate) reopen() {
-	g.mu.Lock()
-	close(g.open)
-	g.mu.Unlock()
-}
-
 func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	e := newACEnv(t)
 	agent := e.connect(acAgentTok, nil)
-	g := newDialGate()
+	g := netfault.NewGate()
 	// No backfill: what the tracker shows after the reconnection is its
 	// own refresh.
-	user := e.connect(acUserTok, g.client(t), messaging.WithBackfill(false))
+	user := e.connect(acUserTok, gateClient(t, g), messaging.WithBackfill(false))
 	states := make(chan messaging.State, 100)
 	user.OnStateChange(func(c messaging.StateChange) { states <- c.Current })
 	tracked := newACEvents()
@@ -388,7 +331,7 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(tr.Activities(conv2.ID)) == 1 }, acWait, 5*time.Millisecond)
 
-	g.shut()
+	g.Shut()
 	for s := range states {
 		if s == messaging.StateReconnecting {
 			break
@@ -402,7 +345,7 @@ func TestActivityTrackerAfterReconnectShowsTheTrueState(t *testing.T) {
 	require.Eventually(t, func() bool { return e.stored(other.ID()).Progress == 0.5 }, acWait, 5*time.Millisecond)
 	require.Len(t, tr.Activities(e.conv), 3, "still the state before the loss")
 
-	g.reopen()
+	g.Reopen()
 	done := tracked.next(t, messaging.ToolCallComplete).Record
 	assert.Equal(t, call.ID(), done.ID)
 	require.Eventually(t, func() bool {
@@ -556,4 +499,11 @@ func TestActivityRunEndCodes(t *testing.T) {
 			assert.False(t, rec.EndedAt.IsZero())
 		})
 	}
+}
+
+// gateClient is an HTTP client dialling through g, closed with the test.
+func gateClient(t *testing.T, g *netfault.Gate) *http.Client {
+	hc, tr := g.HTTPClient()
+	t.Cleanup(tr.CloseIdleConnections)
+	return hc
 }

@@ -5,17 +5,15 @@ package scenario_test
 // status in activity records; a person's socket tracks them.
 
 import (
-	"context"
-	"net"
-	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	messaging "github.com/symbia-labs/messaging-go"
+
+	"github.com/symbia-labs/messaging-go/internal/netfault"
 )
 
 // activityWatch is a person's tracker of a conversation's activity, with
@@ -203,59 +201,6 @@ func TestActivityCancelledRun(t *testing.T) {
 	assert.ErrorIs(t, call.Complete(e.ctx, nil), messaging.ErrActivityFinished)
 }
 
-// dialGate cuts a client's connections on demand and holds its new ones
-// until reopened: a receiver that loses its connection during a tool call
-// and comes back later. It works against any server.
-type dialGate struct {
-	mu    sync.Mutex
-	open  chan struct{} // closed while open
-	conns []net.Conn
-}
-
-func newDialGate(t *testing.T) (*dialGate, *http.Client) {
-	g := &dialGate{open: make(chan struct{})}
-	close(g.open)
-	tr := &http.Transport{DialContext: g.dial}
-	t.Cleanup(tr.CloseIdleConnections)
-	return g, &http.Client{Transport: tr}
-}
-
-func (g *dialGate) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	g.mu.Lock()
-	open := g.open
-	g.mu.Unlock()
-	select {
-	case <-open:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err == nil {
-		g.mu.Lock()
-		g.conns = append(g.conns, c)
-		g.mu.Unlock()
-	}
-	return c, err
-}
-
-func (g *dialGate) shut() {
-	g.mu.Lock()
-	g.open = make(chan struct{})
-	conns := g.conns
-	g.conns = nil
-	g.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-}
-
-func (g *dialGate) reopen() {
-	g.mu.Lock()
-	close(g.open)
-	g.mu.Unlock()
-}
-
 // Row: a receiver that reconnects during a tool call shows the true state
 // afterwards (the service does not replay the edits it missed), and a late
 // joiner reconstructs it from the history.
@@ -265,7 +210,9 @@ func TestActivityReceiverReconnects(t *testing.T) {
 	a, b, ag := e.alice, e.bob, e.agent
 	g := a.group(b, ag)
 
-	gate, hc := newDialGate(t)
+	gate := netfault.NewGate()
+	hc, tr := gate.HTTPClient()
+	t.Cleanup(tr.CloseIdleConnections)
 	bs, err := messaging.NewSocket(messaging.WithEndpoint(e.endpoint), messaging.WithToken(b.token),
 		messaging.WithHTTPClient(hc), messaging.WithBackfill(false),
 		messaging.WithReconnectionDelay(20*time.Millisecond), messaging.WithReconnectionDelayMax(200*time.Millisecond))
@@ -285,7 +232,7 @@ func TestActivityReceiverReconnects(t *testing.T) {
 	require.NoError(t, call.Progress(e.ctx, 0.25, "outbound"))
 	bw.next(t, messaging.ToolCallProgress)
 
-	gate.shut()
+	gate.Shut()
 	for s := range states {
 		if s == messaging.StateReconnecting {
 			break
@@ -297,7 +244,7 @@ func TestActivityReceiverReconnects(t *testing.T) {
 		eventTimeout, 10*time.Millisecond)
 	require.Len(t, bw.Activities(g), 2, "while disconnected, the state before the loss")
 
-	gate.reopen()
+	gate.Reopen()
 	done := bw.next(t, messaging.ToolCallComplete).Record
 	assert.Equal(t, call.ID(), done.ID)
 	require.Eventually(t, func() bool {
