@@ -273,21 +273,9 @@ var statusMark = map[string]string{"met": "✅ met", "tie": "✅ tie", "missed":
 
 // Table writes the comparison table in markdown.
 func Table(w io.Writer, rows []Row) {
-	fmt.Fprintf(w, "| metric | unit |")
-	for _, cl := range Clients {
-		fmt.Fprintf(w, " %s |", cl.Title)
-	}
-	fmt.Fprintf(w, " Go ÷ JS | Go ÷ peer | Go ÷ floor | floor ÷ raw floor | target | |\n")
-	fmt.Fprintf(w, "|---|---|%s---:|---:|---:|---:|---|---|\n", strings.Repeat("---:|", len(Clients)))
+	tableHead(w, Clients, " Go ÷ JS | Go ÷ peer | Go ÷ floor | floor ÷ raw floor | target | |", "---:|---:|---:|---:|---|---|")
 	for _, r := range rows {
-		better := "higher is better"
-		if r.Better == Lower {
-			better = "lower is better"
-		}
-		fmt.Fprintf(w, "| %s (%s) | %s |", r.Label, better, r.Unit)
-		for _, cl := range Clients {
-			fmt.Fprintf(w, " %s |", cellText(r.Cells[cl.Name]))
-		}
+		rowHead(w, r, Clients)
 		fmt.Fprintf(w, " %s | %s | %s | %s |", ratioText(r.Ratio(Go, JS)), ratioText(r.Ratio(Go, Peer)),
 			ratioText(r.Ratio(Go, Floor)), ratioText(r.Ratio(Floor, RawFloor)))
 		if r.Target != nil {
@@ -453,21 +441,9 @@ func HasSamples(rows []Row) bool {
 // AgentTable writes the agent table in markdown: both variants and the
 // cost of the instrumentation as the ratio of their medians.
 func AgentTable(w io.Writer, rows []Row) {
-	fmt.Fprintf(w, "| metric | unit |")
-	for _, cl := range AgentClients {
-		fmt.Fprintf(w, " %s |", cl.Title)
-	}
-	fmt.Fprintf(w, " OpenTelemetry ÷ without |\n")
-	fmt.Fprintf(w, "|---|---|%s---:|\n", strings.Repeat("---:|", len(AgentClients)))
+	tableHead(w, AgentClients, " OpenTelemetry ÷ without |", "---:|")
 	for _, r := range rows {
-		better := "higher is better"
-		if r.Better == Lower {
-			better = "lower is better"
-		}
-		fmt.Fprintf(w, "| %s (%s) | %s |", r.Label, better, r.Unit)
-		for _, cl := range AgentClients {
-			fmt.Fprintf(w, " %s |", cellText(r.Cells[cl.Name]))
-		}
+		rowHead(w, r, AgentClients)
 		fmt.Fprintf(w, " %s |\n", ratioText(r.Ratio(AgentOTel, Agent)))
 	}
 }
@@ -479,4 +455,27 @@ func clientNames(cs []struct{ Name, Title string }) []string {
 		names[i] = c.Name
 	}
 	return names
+}
+
+// tableHead writes a table's header: metric, unit, one column per client,
+// then the extra columns (titles and their alignment row).
+func tableHead(w io.Writer, clients []struct{ Name, Title string }, extra, extraAlign string) {
+	fmt.Fprintf(w, "| metric | unit |")
+	for _, cl := range clients {
+		fmt.Fprintf(w, " %s |", cl.Title)
+	}
+	fmt.Fprintf(w, "%s\n", extra)
+	fmt.Fprintf(w, "|---|---|%s%s\n", strings.Repeat("---:|", len(clients)), extraAlign)
+}
+
+// rowHead writes a row's label, unit and one cell per client.
+func rowHead(w io.Writer, r Row, clients []struct{ Name, Title string }) {
+	better := "higher is better"
+	if r.Better == Lower {
+		better = "lower is better"
+	}
+	fmt.Fprintf(w, "| %s (%s) | %s |", r.Label, better, r.Unit)
+	for _, cl := range clients {
+		fmt.Fprintf(w, " %s |", cellText(r.Cells[cl.Name]))
+	}
 }
