@@ -448,8 +448,8 @@ func runEndCode(s RunState) string {
 	return "RUN_CANCELLED"
 }
 
-// runActivities are the open activities of one run. They live in
-// activityRuns from the run's first activity to its end.
+// runActivities are the open activities of one run (Run.activities, made
+// at its first activity).
 type runActivities struct {
 	r        *Run
 	statusMu sync.Mutex // serialises SetStatus
@@ -461,18 +461,19 @@ type runActivities struct {
 	off    func()
 }
 
-// activityRuns maps a *Run to its *runActivities.
-var activityRuns sync.Map
-
 // activitiesOf returns the run's activities, registering for its end the
 // first time.
 func activitiesOf(r *Run) *runActivities {
-	if v, ok := activityRuns.Load(r); ok {
-		return v.(*runActivities)
+	r.mu.Lock()
+	ra := r.activities
+	first := ra == nil
+	if first {
+		ra = &runActivities{r: r}
+		r.activities = ra
 	}
-	ra := &runActivities{r: r}
-	if v, loaded := activityRuns.LoadOrStore(r, ra); loaded {
-		return v.(*runActivities)
+	r.mu.Unlock()
+	if !first {
+		return ra
 	}
 	off := r.OnStateChange(func(c RunStateChange) {
 		if c.Current.Ended() {
@@ -536,7 +537,6 @@ func (ra *runActivities) runEnded(state RunState, cause error, onDispatcher bool
 	off := ra.off
 	ra.off = nil
 	ra.mu.Unlock()
-	activityRuns.Delete(ra.r)
 	if off != nil {
 		off()
 	}

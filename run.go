@@ -235,12 +235,13 @@ type Run struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu       sync.Mutex
-	state    RunState
-	priority Priority
-	cause    error
-	changed  chan struct{} // closed and replaced on every change
-	offs     []func()      // subscriptions, released when the run ends
+	mu         sync.Mutex
+	activities *runActivities // activity_run.go; nil until the first activity
+	state      RunState
+	priority   Priority
+	cause      error
+	changed    chan struct{} // closed and replaced on every change
+	offs       []func()      // subscriptions, released when the run ends
 
 	changes emitter.List[RunStateChange]
 
