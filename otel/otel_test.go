@@ -279,13 +279,8 @@ func TestOneTraceFromRESTSendThroughHandlerToReply(t *testing.T) {
 	require.NoError(t, aliceSock.Connect(ctx(t)))
 
 	// alice asks, over REST, inside a span of her own.
-	askCtx, ask := h.tracer.Start(ctx(t), "ask")
-	question, err := h.client(aliceToken).SendMessage(askCtx, messaging.SendMessageParams{
-		ConversationID: h.conv, Content: "how do I reset my password?"})
-	ask.End()
-	require.NoError(t, err)
+	question, ask := h.ask(t, "how do I reset my password?")
 	traceID := ask.SpanContext().TraceID()
-	assert.Equal(t, traceID.String(), question.TraceID, "the question carries alice's trace id")
 
 	var reply *messaging.Message
 	select {
@@ -489,4 +484,17 @@ func TestRefusedSendSpans(t *testing.T) {
 	ms := h.metrics()
 	assert.NotContains(t, ms, msgotel.MetricSentMessages, "nothing sent")
 	assert.Equal(t, uint64(1), histCount(t, ms[msgotel.MetricOperationDuration]))
+}
+
+// ask sends alice's question over REST inside a span of her own (ended),
+// checks that it is stored with her trace id, and returns it and the span.
+func (h *harness) ask(t *testing.T, content string) (*messaging.Message, trace.Span) {
+	t.Helper()
+	askCtx, span := h.tracer.Start(ctx(t), "ask")
+	question, err := h.client(aliceToken).SendMessage(askCtx, messaging.SendMessageParams{
+		ConversationID: h.conv, Content: content})
+	span.End()
+	require.NoError(t, err)
+	require.Equal(t, span.SpanContext().TraceID().String(), question.TraceID, "the question carries alice's trace id")
+	return question, span
 }
